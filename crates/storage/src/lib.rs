@@ -1,0 +1,18 @@
+//! berth's image store.
+//!
+//! Layout under the storage root (`--root`):
+//! - `blobs/sha256/<hex>`: content-addressed blobs (layer tarballs, image
+//!   configs, manifests), written to a temporary name and renamed after the
+//!   digest is verified;
+//! - `layers/<chain-id-hex>/diff`: each layer unpacked once;
+//! - `containers/<id>/{upper,work,merged}`: a container's writable layer and
+//!   the mount point of its root filesystem;
+//! - image and layer records in tables of `state.db`, the engine's SQLite
+//!   file, through this crate's own connection.
+#![deny(unsafe_code)]
+
+mod error;
+mod store;
+
+pub use error::{Result, StorageError};
+pub use store::{Driver, Image, Store};
