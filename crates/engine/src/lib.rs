@@ -1,1 +1,126 @@
+//! berth's engine: container lifecycle on top of the runtime layer
+//! (`berth-oci`) and the image store (`berth-storage`), with state in
+//! SQLite. This is the library API the `berth` CLI is built on; another
+//! program can embed it without a daemon.
+//!
+//! ```no_run
+//! use berth_engine::{CreateOptions, Engine, EngineOptions};
+//!
+//! let engine = Engine::open(EngineOptions::rootful())?;
+//! let id = engine.create(&CreateOptions {
+//!     image: "busybox".into(),
+//!     command: Some(vec!["echo".into(), "hello".into()]),
+//!     ..CreateOptions::default()
+//! })?;
+//! engine.start(&id)?;
+//! let exit_code = engine.wait(&id)?;
+//! assert_eq!(exit_code, 0);
+//! # Ok::<(), berth_engine::EngineError>(())
+//! ```
 #![deny(unsafe_code)]
+
+pub mod container;
+mod error;
+mod etc_files;
+mod image;
+mod info;
+mod lock;
+mod names;
+mod process;
+mod state;
+mod user;
+
+use std::path::{Path, PathBuf};
+
+pub use berth_oci::attach::{AttachIo, AttachSocket};
+pub use berth_oci::logs::Stream as LogStream;
+pub use container::{
+    Container, ContainerConfig, ContainerInspect, ContainerState, ContainerStatus, ContainerSummary,
+    CreateOptions, ListOptions, LogLine, LogOptions, MountRequest, RemoveOptions,
+};
+pub use error::{EngineError, Result};
+pub use image::{ImageInspect, ImageSummary, RemovedImage};
+pub use info::Info;
+
+use berth_oci::Monitor;
+use berth_storage::Store;
+use state::StateDb;
+
+/// Where the engine keeps its files and which programs it runs.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Persistent root: `state.db`, blobs, layers, containers.
+    pub root: PathBuf,
+    /// Volatile run root: exit files, locks, runtime state, boot marker.
+    pub runroot: PathBuf,
+    /// Default OCI runtime: `crun`, `runc` or a path.
+    pub runtime: String,
+    /// conmon binary; `None` searches PATH.
+    pub conmon: Option<PathBuf>,
+    /// The program conmon runs when a container exits, with the arguments
+    /// that select this root and run root; the engine appends
+    /// `container cleanup ID`. Defaults to the running executable.
+    pub cleanup_program: Option<PathBuf>,
+    /// Passes debug log levels to conmon and the runtime.
+    pub debug: bool,
+}
+
+impl EngineOptions {
+    /// The default paths of a rootful engine: `/var/lib/berth` and
+    /// `/run/berth`, with crun.
+    pub fn rootful() -> EngineOptions {
+        EngineOptions {
+            root: PathBuf::from("/var/lib/berth"),
+            runroot: PathBuf::from("/run/berth"),
+            runtime: "crun".into(),
+            conmon: None,
+            cleanup_program: None,
+            debug: false,
+        }
+    }
+}
+
+/// An open engine: one per command. Cheap to open; holds two SQLite
+/// connections (containers and images).
+pub struct Engine {
+    options: EngineOptions,
+    db: StateDb,
+    store: Store,
+}
+
+impl Engine {
+    /// Opens (and on first use creates) the state under `options.root` and
+    /// `options.runroot`. After a reboot (no boot marker in the run root)
+    /// this refreshes container states first.
+    pub fn open(options: EngineOptions) -> Result<Engine> {
+        for dir in [&options.root, &options.runroot] {
+            std::fs::create_dir_all(dir).map_err(|e| EngineError::io("create directory", dir, e))?;
+        }
+        let options = EngineOptions {
+            root: canonical(&options.root)?,
+            runroot: canonical(&options.runroot)?,
+            ..options
+        };
+        let db = StateDb::open(&options.root.join("state.db"))?;
+        let store = Store::open(&options.root, &options.runroot)?;
+        let engine = Engine { options, db, store };
+        engine.refresh_after_reboot()?;
+        Ok(engine)
+    }
+
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
+    }
+
+    fn monitor(&self) -> Result<Monitor> {
+        Ok(Monitor::find(self.options.conmon.as_deref())?)
+    }
+
+    fn runtime(&self, name: &str) -> Result<berth_oci::Runtime> {
+        Ok(berth_oci::Runtime::find(name, &self.options.runroot.join("runtime"))?)
+    }
+}
+
+fn canonical(path: &Path) -> Result<PathBuf> {
+    path.canonicalize().map_err(|e| EngineError::io("resolve path", path, e))
+}

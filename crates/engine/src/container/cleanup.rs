@@ -1,0 +1,31 @@
+//! `container cleanup`: what conmon's exit command runs after the container
+//! exits. It records the exit code, frees the runtime container, its cgroup
+//! and mount, and removes `--rm` containers.
+use tracing::debug;
+
+use super::ContainerStatus;
+use crate::{Engine, EngineError, Result};
+
+impl Engine {
+    /// Cleans up after an exited container. A container that is gone or
+    /// still running is left alone, so a late or repeated call is harmless.
+    pub fn cleanup(&self, name_or_id: &str) -> Result<()> {
+        let (lock, mut container) = match self.lock_container(name_or_id) {
+            Ok(found) => found,
+            Err(EngineError::NoSuchContainer { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if container.state.status() != ContainerStatus::Exited {
+            debug!(container_id = %container.id, state = container.state.status().as_str(), "cleanup: container has not exited");
+            return Ok(());
+        }
+
+        self.release_runtime_resources(&mut container);
+        self.db.save_state(&container.id, &container.state)?;
+
+        if container.config.auto_remove {
+            self.remove_locked(lock, &mut container)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,487 @@
+//! `create`: record a container. The runtime container and conmon are made
+//! later by `init`, on start, as Podman does, so created containers cost
+//! only a row and a directory.
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use chrono::Utc;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use tracing::debug;
+
+use super::{Container, ContainerConfig, ContainerState, ContainerStatus, UlimitConfig};
+use crate::{names, Engine, EngineError, Result};
+
+/// The default stop timeout in seconds, as Podman's.
+const DEFAULT_STOP_TIMEOUT: u32 = 10;
+
+/// Podman's default PATH for containers whose image sets none.
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Options of `create` and `run`, as the CLI flags give them.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub image: String,
+    pub name: Option<String>,
+    /// The command after the image name; `None` uses the image's Cmd.
+    pub command: Option<Vec<String>>,
+    /// `--entrypoint`: `Some(vec![])` for `--entrypoint ""` clears it.
+    pub entrypoint: Option<Vec<String>>,
+    /// `-e KEY=VALUE` or `-e KEY` (taken from berth's own environment).
+    pub env: Vec<String>,
+    pub env_files: Vec<PathBuf>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub hostname: Option<String>,
+    /// `-v SOURCE:DEST[:ro|rw]`.
+    pub volumes: Vec<String>,
+    /// `--tmpfs DEST[:OPTIONS]`.
+    pub tmpfs: Vec<String>,
+    pub read_only: bool,
+    pub init: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub privileged: bool,
+    /// `--security-opt` values; `no-new-privileges` is supported.
+    pub security_opt: Vec<String>,
+    /// `--ulimit NAME=SOFT[:HARD]`.
+    pub ulimits: Vec<String>,
+    /// `--memory`, e.g. `512m`.
+    pub memory: Option<String>,
+    pub cpus: Option<f64>,
+    pub pids_limit: Option<i64>,
+    /// `--label KEY=VALUE`.
+    pub labels: Vec<String>,
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<u32>,
+    /// `crun`, `runc` or a path; `None` uses the engine's default.
+    pub runtime: Option<String>,
+    pub tty: bool,
+    pub interactive: bool,
+    /// `--rm`.
+    pub auto_remove: bool,
+    /// `none` (default) or `host`.
+    pub network: Option<String>,
+    pub create_command: Vec<String>,
+}
+
+/// A mount the user asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum MountRequest {
+    Bind {
+        source: PathBuf,
+        destination: String,
+        read_only: bool,
+    },
+    Tmpfs {
+        destination: String,
+        options: Vec<String>,
+    },
+}
+
+impl Engine {
+    /// Creates a container from an image and returns its 64-hex id. Nothing
+    /// runs yet: the container is `created` and [`Engine::start`] starts it.
+    pub fn create(&self, options: &CreateOptions) -> Result<String> {
+        let image = self.store.lookup(&options.image)?;
+        let image_config = self.store.config(&image)?;
+        let image_config = image_config.config().clone().unwrap_or_default();
+        let config = resolve_config(self, options, &image_config, &image.names)?;
+
+        let name = match &options.name {
+            Some(name) => {
+                names::validate(name)?;
+                name.clone()
+            }
+            None => self.unused_name()?,
+        };
+        let id = new_id();
+        let container = Container {
+            id: id.clone(),
+            name,
+            image_id: image.id.clone(),
+            created_at: Utc::now(),
+            config,
+            state: ContainerState {
+                status: Some(ContainerStatus::Configured),
+                ..ContainerState::default()
+            },
+        };
+
+        let userdata = self.paths(&id).userdata;
+        std::fs::create_dir_all(&userdata).map_err(|e| EngineError::io("create directory", &userdata, e))?;
+        if let Err(error) = self.db.insert(&container) {
+            let _ = std::fs::remove_dir_all(self.store.container_dir(&id));
+            return Err(error);
+        }
+        debug!(container_id = %id, name = %container.name, image = %image.id, "container created");
+        Ok(id)
+    }
+
+    fn unused_name(&self) -> Result<String> {
+        for _ in 0..100 {
+            let name = names::generate();
+            if !self.db.name_exists(&name)? {
+                return Ok(name);
+            }
+        }
+        // After 100 collisions, a numbered suffix still gives a readable name.
+        Ok(format!("{}_{}", names::generate(), rand::random::<u16>()))
+    }
+}
+
+fn new_id() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+fn resolve_config(
+    engine: &Engine,
+    options: &CreateOptions,
+    image: &oci_spec::image::Config,
+    image_names: &[String],
+) -> Result<ContainerConfig> {
+    let entrypoint = match &options.entrypoint {
+        Some(entrypoint) => entrypoint.clone(),
+        None => image.entrypoint().clone().unwrap_or_default(),
+    };
+    // An explicit entrypoint drops the image's Cmd, as Docker and Podman do.
+    let command = match (&options.command, &options.entrypoint) {
+        (Some(command), _) if !command.is_empty() => command.clone(),
+        (_, Some(_)) => Vec::new(),
+        _ => image.cmd().clone().unwrap_or_default(),
+    };
+    if entrypoint.is_empty() && command.is_empty() {
+        return Err(EngineError::InvalidOption {
+            option: "command",
+            value: String::new(),
+            reason: "no command given and the image has no Cmd or Entrypoint: add a command after the image name"
+                .into(),
+        });
+    }
+
+    let stop_signal = match options.stop_signal.as_deref().or(image.stop_signal().as_deref()) {
+        Some(signal) => berth_oci::signal::parse(signal)?,
+        None => libc::SIGTERM,
+    };
+    let network = options.network.clone().unwrap_or_else(|| "none".into());
+    if !matches!(network.as_str(), "none" | "host") {
+        return Err(EngineError::Unsupported {
+            feature: format!("--network {network} (only none and host are available)"),
+        });
+    }
+    let no_new_privileges = parse_security_opts(&options.security_opt)?;
+
+    Ok(ContainerConfig {
+        image_name: image_names.first().cloned().unwrap_or_else(|| options.image.clone()),
+        entrypoint,
+        command,
+        env: resolve_env(options, image)?,
+        workdir: options
+            .workdir
+            .clone()
+            .or_else(|| image.working_dir().clone().filter(|w| !w.is_empty()))
+            .unwrap_or_else(|| "/".into()),
+        user: options
+            .user
+            .clone()
+            .or_else(|| image.user().clone().filter(|u| !u.is_empty()))
+            .unwrap_or_else(|| "0:0".into()),
+        hostname: options.hostname.clone().unwrap_or_default(),
+        mounts: parse_mounts(&options.volumes, &options.tmpfs)?,
+        read_only: options.read_only,
+        init: options.init,
+        cap_add: options.cap_add.clone(),
+        cap_drop: options.cap_drop.clone(),
+        privileged: options.privileged,
+        no_new_privileges,
+        ulimits: options.ulimits.iter().map(|u| parse_ulimit(u)).collect::<Result<_>>()?,
+        memory_limit: options.memory.as_deref().map(parse_memory).transpose()?,
+        cpus: validate_cpus(options.cpus)?,
+        pids_limit: options.pids_limit,
+        labels: parse_labels(&options.labels)?,
+        stop_signal,
+        stop_timeout: options.stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT),
+        runtime: options.runtime.clone().unwrap_or_else(|| engine.options.runtime.clone()),
+        tty: options.tty,
+        interactive: options.interactive,
+        auto_remove: options.auto_remove,
+        network,
+        create_command: options.create_command.clone(),
+    })
+}
+
+/// Image Env, then env files, then `-e`, later ones overriding earlier ones.
+fn resolve_env(options: &CreateOptions, image: &oci_spec::image::Config) -> Result<Vec<String>> {
+    let mut env = EnvList::default();
+    env.set(DEFAULT_PATH);
+    for entry in image.env().clone().unwrap_or_default() {
+        env.set(&entry);
+    }
+    for file in &options.env_files {
+        let text = std::fs::read_to_string(file).map_err(|e| EngineError::io("read env file", file, e))?;
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+            env.set(line);
+        }
+    }
+    for entry in &options.env {
+        if entry.is_empty() || entry.starts_with('=') {
+            return Err(EngineError::InvalidOption {
+                option: "--env",
+                value: entry.clone(),
+                reason: "expected KEY=VALUE or KEY".into(),
+            });
+        }
+        env.set(entry);
+    }
+    if options.tty && !env.contains("TERM") {
+        env.set("TERM=xterm");
+    }
+    env.set("container=berth");
+    Ok(env.entries.into_iter().map(|(k, v)| format!("{k}={v}")).collect())
+}
+
+/// Environment entries in order of first definition.
+#[derive(Default)]
+struct EnvList {
+    entries: Vec<(String, String)>,
+}
+
+impl EnvList {
+    /// Sets `KEY=VALUE`; a bare `KEY` takes berth's own value and is
+    /// skipped when berth has none.
+    fn set(&mut self, entry: &str) {
+        let (key, value) = match entry.split_once('=') {
+            Some((key, value)) => (key.to_string(), value.to_string()),
+            None => match std::env::var(entry) {
+                Ok(value) => (entry.to_string(), value),
+                Err(_) => return,
+            },
+        };
+        match self.entries.iter_mut().find(|(k, _)| *k == key) {
+            Some(existing) => existing.1 = value,
+            None => self.entries.push((key, value)),
+        }
+    }
+
+    fn contains(&self, key: &str) -> bool {
+        self.entries.iter().any(|(k, _)| k == key)
+    }
+}
+
+fn parse_security_opts(values: &[String]) -> Result<bool> {
+    let mut no_new_privileges = false;
+    for value in values {
+        match value.as_str() {
+            "no-new-privileges" | "no-new-privileges=true" | "no-new-privileges:true" => no_new_privileges = true,
+            "no-new-privileges=false" | "no-new-privileges:false" => no_new_privileges = false,
+            _ => {
+                return Err(EngineError::Unsupported {
+                    feature: format!("--security-opt {value}"),
+                })
+            }
+        }
+    }
+    Ok(no_new_privileges)
+}
+
+fn parse_mounts(volumes: &[String], tmpfs: &[String]) -> Result<Vec<MountRequest>> {
+    let mut mounts = Vec::new();
+    for volume in volumes {
+        mounts.push(parse_volume(volume)?);
+    }
+    for entry in tmpfs {
+        let (destination, options) = entry.split_once(':').unwrap_or((entry.as_str(), ""));
+        if !destination.starts_with('/') {
+            return Err(EngineError::InvalidOption {
+                option: "--tmpfs",
+                value: entry.clone(),
+                reason: "the mount point must be an absolute path".into(),
+            });
+        }
+        mounts.push(MountRequest::Tmpfs {
+            destination: destination.to_string(),
+            options: options.split(',').filter(|o| !o.is_empty()).map(String::from).collect(),
+        });
+    }
+    Ok(mounts)
+}
+
+fn parse_volume(volume: &str) -> Result<MountRequest> {
+    let invalid = |reason: &str| EngineError::InvalidOption {
+        option: "--volume",
+        value: volume.to_string(),
+        reason: reason.to_string(),
+    };
+    let parts: Vec<&str> = volume.split(':').collect();
+    let (source, destination, mode) = match parts.as_slice() {
+        [source, destination] => (*source, *destination, ""),
+        [source, destination, mode] => (*source, *destination, *mode),
+        _ => return Err(invalid("expected SOURCE:DESTINATION[:ro|rw]")),
+    };
+    if !source.starts_with('/') {
+        return Err(EngineError::Unsupported {
+            feature: format!("named volume {source:?} (give an absolute host path to bind-mount)"),
+        });
+    }
+    if !destination.starts_with('/') {
+        return Err(invalid("the destination must be an absolute path in the container"));
+    }
+    let mut read_only = false;
+    for option in mode.split(',').filter(|o| !o.is_empty()) {
+        match option {
+            "ro" => read_only = true,
+            "rw" => read_only = false,
+            // SELinux relabeling has no effect on this host (no SELinux).
+            "z" | "Z" => {}
+            _ => return Err(invalid("unknown option: use ro or rw")),
+        }
+    }
+    let source = PathBuf::from(source);
+    if let Err(e) = std::fs::metadata(&source) {
+        return Err(EngineError::io("bind mount source", source, e));
+    }
+    Ok(MountRequest::Bind {
+        source,
+        destination: destination.to_string(),
+        read_only,
+    })
+}
+
+fn parse_ulimit(value: &str) -> Result<UlimitConfig> {
+    let invalid = |reason: &str| EngineError::InvalidOption {
+        option: "--ulimit",
+        value: value.to_string(),
+        reason: reason.to_string(),
+    };
+    let (name, limits) = value.split_once('=').ok_or_else(|| invalid("expected NAME=SOFT[:HARD]"))?;
+    let parse = |s: &str| -> Result<u64> {
+        if s == "-1" || s == "unlimited" {
+            return Ok(u64::MAX);
+        }
+        s.parse().map_err(|_| invalid("limits must be numbers, -1 or unlimited"))
+    };
+    let (soft, hard) = match limits.split_once(':') {
+        Some((soft, hard)) => (parse(soft)?, parse(hard)?),
+        None => {
+            let limit = parse(limits)?;
+            (limit, limit)
+        }
+    };
+    if soft > hard {
+        return Err(invalid("the soft limit is above the hard limit"));
+    }
+    Ok(UlimitConfig {
+        name: name.to_string(),
+        soft,
+        hard,
+    })
+}
+
+/// Parses `--memory` values such as `512m`, `1g`, `1048576`, `64k`.
+pub(crate) fn parse_memory(value: &str) -> Result<i64> {
+    let invalid = || EngineError::InvalidOption {
+        option: "--memory",
+        value: value.to_string(),
+        reason: "expected a size such as 512m, 1g or a number of bytes".into(),
+    };
+    let lower = value.trim().to_ascii_lowercase();
+    let lower = lower.strip_suffix('b').unwrap_or(&lower);
+    let (digits, multiplier) = match lower.chars().last() {
+        Some('k') => (&lower[..lower.len() - 1], 1i64 << 10),
+        Some('m') => (&lower[..lower.len() - 1], 1 << 20),
+        Some('g') => (&lower[..lower.len() - 1], 1 << 30),
+        Some('t') => (&lower[..lower.len() - 1], 1 << 40),
+        _ => (lower, 1),
+    };
+    let number: f64 = digits.parse().map_err(|_| invalid())?;
+    let bytes = number * multiplier as f64;
+    if !(bytes.is_finite() && bytes >= 1.0 && bytes < i64::MAX as f64) {
+        return Err(invalid());
+    }
+    // The kernel refuses memory limits below a few pages; Podman's minimum is 6 MiB.
+    if bytes < (6 << 20) as f64 {
+        return Err(EngineError::InvalidOption {
+            option: "--memory",
+            value: value.to_string(),
+            reason: "the minimum memory limit is 6m".into(),
+        });
+    }
+    Ok(bytes as i64)
+}
+
+fn validate_cpus(cpus: Option<f64>) -> Result<Option<f64>> {
+    match cpus {
+        Some(c) if !(c.is_finite() && c > 0.0) => Err(EngineError::InvalidOption {
+            option: "--cpus",
+            value: c.to_string(),
+            reason: "expected a positive number of CPUs, such as 0.5 or 2".into(),
+        }),
+        other => Ok(other),
+    }
+}
+
+fn parse_labels(labels: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut map = BTreeMap::new();
+    for label in labels {
+        let (key, value) = label.split_once('=').unwrap_or((label.as_str(), ""));
+        if key.is_empty() {
+            return Err(EngineError::InvalidOption {
+                option: "--label",
+                value: label.clone(),
+                reason: "expected KEY=VALUE".into(),
+            });
+        }
+        map.insert(key.to_string(), value.to_string());
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_memory_accepts_units() {
+        assert_eq!(parse_memory("512m").unwrap(), 512 << 20);
+        assert_eq!(parse_memory("1g").unwrap(), 1 << 30);
+        assert_eq!(parse_memory("1GB").unwrap(), 1 << 30);
+        assert_eq!(parse_memory("8388608").unwrap(), 8 << 20);
+    }
+
+    #[test]
+    fn parse_memory_rejects_garbage_and_tiny_limits() {
+        assert!(parse_memory("lots").is_err());
+        assert!(parse_memory("-5m").is_err());
+        assert!(parse_memory("1k").is_err());
+    }
+
+    #[test]
+    fn parse_ulimit_reads_soft_and_hard() {
+        let u = parse_ulimit("nofile=1024:2048").unwrap();
+        assert_eq!((u.name.as_str(), u.soft, u.hard), ("nofile", 1024, 2048));
+        let u = parse_ulimit("nproc=64").unwrap();
+        assert_eq!((u.soft, u.hard), (64, 64));
+        assert!(parse_ulimit("nofile=2048:1024").is_err());
+        assert!(parse_ulimit("nofile").is_err());
+    }
+
+    #[test]
+    fn parse_volume_reads_mode() {
+        let mount = parse_volume("/tmp:/data:ro").unwrap();
+        assert_eq!(
+            mount,
+            MountRequest::Bind {
+                source: PathBuf::from("/tmp"),
+                destination: "/data".into(),
+                read_only: true
+            }
+        );
+        assert!(parse_volume("/tmp:data").is_err());
+        assert!(parse_volume("/tmp:/data:bogus").is_err());
+        assert!(parse_volume("/nonexistent-berth-source:/data").is_err());
+        assert!(matches!(parse_volume("vol:/data"), Err(EngineError::Unsupported { .. })));
+    }
+}

@@ -1,0 +1,266 @@
+//! `init`: make the runtime container through conmon (the create
+//! handshake), leaving it `created`. Runs on start, as Podman's init does.
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use berth_oci::spec::{MountSpec, NetworkMode, ProcessUser, SpecOptions};
+use berth_oci::CreateRequest;
+use tracing::{debug, warn};
+
+use super::{Container, ContainerPaths, ContainerStatus, MountRequest};
+use crate::{etc_files, process, user, Engine, EngineError, Result};
+
+/// Bound on conmon's report of the container pid.
+const CREATE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Podman's default /dev/shm size: 64 MiB.
+const SHM_SIZE: u64 = 64 << 20;
+
+/// Where catatonit is looked for when `--init` is given.
+const INIT_PATHS: &[&str] = &["/usr/libexec/podman/catatonit", "/usr/bin/catatonit"];
+
+/// The cgroup that holds every container's cgroup, relative to each
+/// hierarchy's root.
+pub(crate) const CGROUP_PARENT: &str = "/berth";
+
+impl Engine {
+    /// Creates the runtime container of a `configured` container. Caller
+    /// holds the lock. On failure everything made so far is undone and the
+    /// container stays `configured`.
+    pub(crate) fn init(&self, container: &mut Container) -> Result<()> {
+        let runtime = self.runtime(&container.config.runtime)?;
+        berth_oci::cgroup::check_host(&runtime.name)?;
+        let monitor = self.monitor()?;
+
+        match self.init_steps(container, &runtime, &monitor) {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                self.release_runtime_resources(container);
+                container.state.error = error.to_string();
+                container.state.status = Some(ContainerStatus::Configured);
+                self.db.save_state(&container.id, &container.state)?;
+                Err(classify_runtime_error(error, &container.name))
+            }
+        }
+    }
+
+    fn init_steps(&self, container: &mut Container, runtime: &berth_oci::Runtime, monitor: &berth_oci::Monitor) -> Result<()> {
+        let paths = self.paths(&container.id);
+        prepare_dirs(&paths)?;
+
+        let image = self.store.lookup(&container.image_id)?;
+        let rootfs = self.store.mount(&container.id, &image)?;
+        container.state.mounted = true;
+        self.db.save_state(&container.id, &container.state)?;
+
+        let process_user = user::resolve(&rootfs, &container.config.user)?;
+        let hostname = hostname_of(container);
+        let etc_mounts = etc_files::write(&paths.userdata, &hostname, &container.name, &container.config.network)?;
+
+        let spec_options = SpecOptions {
+            rootfs: rootfs.clone(),
+            readonly_rootfs: container.config.read_only,
+            args: container.config.entrypoint.iter().chain(&container.config.command).cloned().collect(),
+            env: with_hostname(&container.config.env, &hostname),
+            cwd: container.config.workdir.clone(),
+            user: ProcessUser {
+                uid: process_user.uid,
+                gid: process_user.gid,
+                additional_gids: process_user.additional_gids,
+            },
+            terminal: container.config.tty,
+            hostname,
+            mounts: etc_mounts.into_iter().chain(container.config.mounts.iter().map(to_mount_spec)).collect(),
+            cap_add: container.config.cap_add.clone(),
+            cap_drop: container.config.cap_drop.clone(),
+            privileged: container.config.privileged,
+            no_new_privileges: container.config.no_new_privileges,
+            ulimits: container.config.ulimits.iter().map(Into::into).collect(),
+            memory_limit: container.config.memory_limit,
+            cpus: container.config.cpus,
+            pids_limit: container.config.pids_limit,
+            cgroups_path: format!("{CGROUP_PARENT}/{}", container.id),
+            shm_size: SHM_SIZE,
+            annotations: BTreeMap::from([("io.berth.name".to_string(), container.name.clone())]),
+            seccomp_profile: None,
+            init_path: if container.config.init { Some(find_init()?) } else { None },
+            network: if container.config.network == "host" { NetworkMode::Host } else { NetworkMode::None },
+        };
+        let spec = berth_oci::spec::generate(&spec_options)?;
+        berth_oci::spec::write_config(&paths.userdata, &spec)?;
+
+        let exit_command = self.exit_command(&container.id);
+        let request = CreateRequest {
+            container_id: &container.id,
+            container_name: &container.name,
+            runtime,
+            bundle: &paths.userdata,
+            pid_file: &paths.pid_file,
+            log_path: &paths.log,
+            log_size_max: None,
+            exit_dir: &paths.exit_dir,
+            persist_dir: &paths.persist_dir,
+            conmon_pid_file: &paths.monitor_pid_file,
+            exit_command: &exit_command,
+            terminal: container.config.tty,
+            stdin: container.config.interactive,
+            monitor_cgroup: Some("/berth/conmon"),
+            timeout: CREATE_TIMEOUT,
+            debug: self.options.debug,
+        };
+        let created = monitor.create(&request)?;
+        debug!(container_id = %container.id, pid = created.pid, monitor_pid = created.monitor_pid, "runtime container created");
+
+        let state = &mut container.state;
+        state.status = Some(ContainerStatus::Created);
+        state.pid = created.pid;
+        state.pid_start_time = process::start_time(created.pid).unwrap_or_default();
+        state.monitor_pid = created.monitor_pid;
+        state.monitor_start_time = process::start_time(created.monitor_pid).unwrap_or_default();
+        state.exit_code = None;
+        state.finished_at = None;
+        state.oom_killed = false;
+        state.error.clear();
+        self.db.save_state(&container.id, state)
+    }
+
+    /// The program and arguments conmon runs when the container exits.
+    fn exit_command(&self, id: &str) -> Vec<String> {
+        let program = self
+            .options
+            .cleanup_program
+            .clone()
+            .or_else(|| std::env::current_exe().ok())
+            .unwrap_or_else(|| "berth".into());
+        let mut command = vec![
+            program.display().to_string(),
+            "--root".into(),
+            self.options.root.display().to_string(),
+            "--runroot".into(),
+            self.options.runroot.display().to_string(),
+        ];
+        if self.options.debug {
+            command.extend(["--log-level".into(), "debug".into()]);
+        }
+        command.extend(["container".into(), "cleanup".into(), id.to_string()]);
+        command
+    }
+
+    /// Deletes the runtime container, its cgroup and the rootfs mount, best
+    /// effort: used when init fails and when an exited container is cleaned
+    /// up. Caller holds the lock.
+    pub(crate) fn release_runtime_resources(&self, container: &mut Container) {
+        if let Ok(runtime) = self.runtime(&container.config.runtime) {
+            if let Err(e) = runtime.delete(&container.id, true) {
+                warn!(container_id = %container.id, error = %e, "deleting the runtime container failed");
+            }
+        }
+        let cgroup = format!("{CGROUP_PARENT}/{}", container.id);
+        if let Err(e) = berth_oci::cgroup::remove(&cgroup) {
+            warn!(container_id = %container.id, error = %e, "removing the container's cgroup failed");
+        }
+        match self.store.unmount(&container.id) {
+            Ok(()) => container.state.mounted = false,
+            Err(e) => warn!(container_id = %container.id, error = %e, "unmounting the root filesystem failed"),
+        }
+        let paths = self.paths(&container.id);
+        let _ = std::fs::remove_file(&paths.pid_file);
+        let _ = std::fs::remove_file(&paths.monitor_pid_file);
+        container.state.monitor_pid = 0;
+        container.state.monitor_start_time = 0;
+    }
+}
+
+fn prepare_dirs(paths: &ContainerPaths) -> Result<()> {
+    for dir in [&paths.userdata, &paths.exit_dir, &paths.persist_dir] {
+        std::fs::create_dir_all(dir).map_err(|e| EngineError::io("create directory", dir, e))?;
+    }
+    if let Some(pids) = paths.pid_file.parent() {
+        std::fs::create_dir_all(pids).map_err(|e| EngineError::io("create directory", pids, e))?;
+    }
+    // A leftover exit file from an earlier run would make the new run look
+    // exited at once.
+    for stale in [paths.exit_file.clone(), paths.persist_dir.join("exit"), paths.persist_dir.join("oom")] {
+        match std::fs::remove_file(&stale) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(EngineError::io("remove stale exit file", stale, e)),
+        }
+    }
+    Ok(())
+}
+
+fn hostname_of(container: &Container) -> String {
+    if !container.config.hostname.is_empty() {
+        container.config.hostname.clone()
+    } else if container.config.network == "host" {
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| container.short_id().to_string())
+    } else {
+        container.short_id().to_string()
+    }
+}
+
+fn with_hostname(env: &[String], hostname: &str) -> Vec<String> {
+    let mut env: Vec<String> = env.to_vec();
+    if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
+        env.push(format!("HOSTNAME={hostname}"));
+    }
+    env
+}
+
+fn to_mount_spec(mount: &MountRequest) -> MountSpec {
+    match mount {
+        MountRequest::Bind {
+            source,
+            destination,
+            read_only,
+        } => MountSpec::Bind {
+            source: source.clone(),
+            destination: destination.clone(),
+            read_only: *read_only,
+        },
+        MountRequest::Tmpfs { destination, options } => MountSpec::Tmpfs {
+            destination: destination.clone(),
+            options: options.clone(),
+        },
+    }
+}
+
+fn find_init() -> Result<std::path::PathBuf> {
+    INIT_PATHS
+        .iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.exists())
+        .ok_or_else(|| EngineError::Unsupported {
+            feature: "--init without catatonit (install it with `apt-get install catatonit`)".into(),
+        })
+}
+
+/// Maps the runtime's words for a command that cannot run to Podman's exit
+/// codes: 127 when it is not found, 126 when it cannot be executed.
+pub(crate) fn classify_runtime_error(error: EngineError, name: &str) -> EngineError {
+    let message = match &error {
+        EngineError::Runtime(berth_oci::OciError::RuntimeFailed { message, .. }) => message.clone(),
+        _ => return error,
+    };
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("executable file not found")
+        || lower.contains("executable file `")
+        || (lower.contains("exec") && lower.contains("no such file or directory"))
+    {
+        EngineError::CommandNotFound {
+            name: name.to_string(),
+            message,
+        }
+    } else if lower.contains("permission denied") || lower.contains("is a directory") {
+        EngineError::CommandNotExecutable {
+            name: name.to_string(),
+            message,
+        }
+    } else {
+        error
+    }
+}

@@ -1,0 +1,171 @@
+//! Containers: the persisted model and one lifecycle verb per file.
+
+mod cleanup;
+mod create;
+mod init;
+mod inspect;
+mod list;
+mod logs;
+mod refresh;
+mod remove;
+mod rename;
+mod start;
+mod stop;
+mod sync;
+mod wait;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use create::{CreateOptions, MountRequest};
+pub use inspect::ContainerInspect;
+pub use list::{ContainerSummary, ListOptions};
+pub use logs::{LogLine, LogOptions};
+pub use remove::RemoveOptions;
+
+/// A container's lifecycle state. `Configured` exists only in berth's
+/// state; every other state is also the runtime's view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerStatus {
+    /// Recorded, but the runtime does not know it yet (`create` without
+    /// `start`, or after the runtime container was deleted on exit).
+    Configured,
+    /// The runtime has it and conmon is alive; the process has not started.
+    Created,
+    Running,
+    Paused,
+    /// The process exited and the exit code is recorded.
+    Exited,
+}
+
+impl ContainerStatus {
+    /// The state name Podman shows users. Podman reports `configured` as
+    /// `created` too, because Docker has no such state.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContainerStatus::Configured | ContainerStatus::Created => "created",
+            ContainerStatus::Running => "running",
+            ContainerStatus::Paused => "paused",
+            ContainerStatus::Exited => "exited",
+        }
+    }
+
+    /// Whether the container's process may be alive.
+    pub fn is_active(self) -> bool {
+        matches!(self, ContainerStatus::Running | ContainerStatus::Paused)
+    }
+}
+
+/// What the user asked for at create time, resolved against the image.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerConfig {
+    pub image_name: String,
+    /// The full command run in the container: entrypoint plus command.
+    pub entrypoint: Vec<String>,
+    pub command: Vec<String>,
+    pub env: Vec<String>,
+    pub workdir: String,
+    /// As given by `-u` or the image, e.g. `1000:1000` or `nobody`.
+    pub user: String,
+    pub hostname: String,
+    pub mounts: Vec<MountRequest>,
+    pub read_only: bool,
+    pub init: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub privileged: bool,
+    pub no_new_privileges: bool,
+    pub ulimits: Vec<UlimitConfig>,
+    pub memory_limit: Option<i64>,
+    pub cpus: Option<f64>,
+    pub pids_limit: Option<i64>,
+    pub labels: BTreeMap<String, String>,
+    pub stop_signal: i32,
+    pub stop_timeout: u32,
+    pub runtime: String,
+    pub tty: bool,
+    pub interactive: bool,
+    pub auto_remove: bool,
+    pub network: String,
+    /// The command line that created the container, shown by inspect.
+    pub create_command: Vec<String>,
+}
+
+/// A `--ulimit` as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UlimitConfig {
+    /// `nofile`, `nproc`... (without `RLIMIT_`).
+    pub name: String,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+impl From<&UlimitConfig> for berth_oci::spec::Ulimit {
+    fn from(u: &UlimitConfig) -> Self {
+        berth_oci::spec::Ulimit {
+            name: u.name.clone(),
+            soft: u.soft,
+            hard: u.hard,
+        }
+    }
+}
+
+/// What changes while the container lives.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ContainerState {
+    pub status: Option<ContainerStatus>,
+    pub pid: i32,
+    /// Start time of `pid` in clock ticks since boot (`/proc/PID/stat`
+    /// field 22), so a reused pid is never mistaken for the container.
+    pub pid_start_time: u64,
+    pub monitor_pid: i32,
+    pub monitor_start_time: u64,
+    pub exit_code: Option<i32>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub oom_killed: bool,
+    /// Whether the root filesystem is mounted.
+    pub mounted: bool,
+    /// The last error of init or start, shown by inspect.
+    pub error: String,
+}
+
+impl ContainerState {
+    pub fn status(&self) -> ContainerStatus {
+        self.status.unwrap_or(ContainerStatus::Configured)
+    }
+}
+
+/// A container as stored.
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub id: String,
+    pub name: String,
+    pub image_id: String,
+    pub created_at: DateTime<Utc>,
+    pub config: ContainerConfig,
+    pub state: ContainerState,
+}
+
+impl Container {
+    pub fn short_id(&self) -> &str {
+        &self.id[..12]
+    }
+}
+
+/// Paths of one container's files.
+#[derive(Debug, Clone)]
+pub(crate) struct ContainerPaths {
+    /// `root/containers/<id>/userdata`: the bundle, logs, /etc files.
+    pub userdata: PathBuf,
+    pub log: PathBuf,
+    pub pid_file: PathBuf,
+    pub monitor_pid_file: PathBuf,
+    pub exit_file: PathBuf,
+    pub exit_dir: PathBuf,
+    pub persist_dir: PathBuf,
+}

@@ -1,0 +1,51 @@
+//! `rm`.
+use tracing::debug;
+
+use super::start::invalid_state;
+use super::Container;
+use crate::lock::ContainerLock;
+use crate::{Engine, EngineError, Result};
+
+#[derive(Debug, Clone, Default)]
+pub struct RemoveOptions {
+    /// Stop a running container first (with SIGKILL unless `timeout`).
+    pub force: bool,
+    /// Seconds to wait after the stop signal before SIGKILL when forcing;
+    /// `None` kills at once, as Docker does.
+    pub timeout: Option<u32>,
+}
+
+impl Engine {
+    /// Removes a container with its files. A running container needs
+    /// `force`. Its exit code stays readable by `wait` for a few minutes.
+    pub fn remove(&self, name_or_id: &str, options: &RemoveOptions) -> Result<()> {
+        let (lock, mut container) = self.lock_container(name_or_id)?;
+        if container.state.status().is_active() {
+            if !options.force {
+                return Err(invalid_state(&container, "remove", ": stop it first or use --force"));
+            }
+            self.stop_locked(&mut container, Some(options.timeout.unwrap_or(0)))?;
+        }
+        self.remove_locked(lock, &mut container)
+    }
+
+    /// Removes a stopped container. Takes the lock guard so that the lock
+    /// file is deleted while still held.
+    pub(crate) fn remove_locked(&self, lock: ContainerLock, container: &mut Container) -> Result<()> {
+        self.release_runtime_resources(container);
+        self.store.remove_container_fs(&container.id)?;
+
+        let paths = self.paths(&container.id);
+        let container_dir = self.store.container_dir(&container.id);
+        if container_dir.exists() {
+            std::fs::remove_dir_all(&container_dir).map_err(|e| EngineError::io("remove directory", &container_dir, e))?;
+        }
+        let _ = std::fs::remove_file(&paths.exit_file);
+
+        self.db.delete(&container.id, container.state.exit_code)?;
+        ContainerLock::remove_file(&self.options.runroot, &container.id);
+        drop(lock);
+        debug!(container_id = %container.id, "container removed");
+        Ok(())
+    }
+}

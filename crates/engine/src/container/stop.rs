@@ -1,0 +1,99 @@
+//! `stop` and `kill`.
+use std::time::Duration;
+
+use tracing::{debug, warn};
+
+use super::start::invalid_state;
+use super::{Container, ContainerStatus};
+use crate::process::ProcessHandle;
+use crate::{Engine, EngineError, Result};
+
+/// Bound on the wait for a container after SIGKILL, and for conmon to write
+/// the exit file after the container died.
+const KILL_GRACE: Duration = Duration::from_secs(10);
+
+impl Engine {
+    /// Stops a running container: its stop signal, then SIGKILL to every
+    /// process after `timeout` seconds (the container's stop timeout when
+    /// `None`). Stopping a container that is not running succeeds. The
+    /// container is `exited` afterwards, with its runtime resources freed.
+    pub fn stop(&self, name_or_id: &str, timeout: Option<u32>) -> Result<()> {
+        let (_lock, mut container) = self.lock_container(name_or_id)?;
+        self.stop_locked(&mut container, timeout)
+    }
+
+    pub(crate) fn stop_locked(&self, container: &mut Container, timeout: Option<u32>) -> Result<()> {
+        let runtime = self.runtime(&container.config.runtime)?;
+        match container.state.status() {
+            ContainerStatus::Configured | ContainerStatus::Exited => return Ok(()),
+            ContainerStatus::Created => {
+                // Never started: deleting the runtime container ends conmon.
+                self.release_runtime_resources(container);
+                container.state.status = Some(ContainerStatus::Configured);
+                return self.db.save_state(&container.id, &container.state);
+            }
+            ContainerStatus::Paused => {
+                // A frozen process cannot handle its stop signal.
+                runtime.resume(&container.id)?;
+            }
+            ContainerStatus::Running => {}
+        }
+
+        let timeout = Duration::from_secs(timeout.unwrap_or(container.config.stop_timeout).into());
+        let process = ProcessHandle::open(container.state.pid, container.state.pid_start_time);
+        let monitor = ProcessHandle::open(container.state.monitor_pid, container.state.monitor_start_time);
+
+        if let Some(process) = &process {
+            if !timeout.is_zero() {
+                debug!(container_id = %container.id, signal = container.config.stop_signal, "sending stop signal");
+                ignore_gone(runtime.kill(&container.id, container.config.stop_signal, false))?;
+            }
+            if timeout.is_zero() || !process.wait_exit(Some(timeout)) {
+                if !timeout.is_zero() {
+                    warn!(container_id = %container.id, timeout_seconds = timeout.as_secs(), "container did not stop in time; sending SIGKILL");
+                }
+                ignore_gone(runtime.kill(&container.id, libc::SIGKILL, true))?;
+                if !process.wait_exit(Some(KILL_GRACE)) {
+                    return Err(EngineError::StopTimedOut {
+                        name: container.name.clone(),
+                        seconds: KILL_GRACE.as_secs(),
+                    });
+                }
+            }
+        }
+        if let Some(monitor) = monitor {
+            if !monitor.wait_exit(Some(KILL_GRACE)) {
+                warn!(container_id = %container.id, "conmon did not exit after the container stopped");
+            }
+        }
+
+        self.sync(container)?;
+        self.release_runtime_resources(container);
+        self.db.save_state(&container.id, &container.state)
+    }
+
+    /// Sends `signal` to a running container's init process.
+    pub fn kill(&self, name_or_id: &str, signal: &str) -> Result<()> {
+        let signal = berth_oci::signal::parse(signal)?;
+        let (_lock, container) = self.lock_container(name_or_id)?;
+        if !matches!(container.state.status(), ContainerStatus::Running | ContainerStatus::Paused) {
+            return Err(invalid_state(&container, "kill", ": only running containers can be signalled"));
+        }
+        let runtime = self.runtime(&container.config.runtime)?;
+        runtime.kill(&container.id, signal, false)?;
+        Ok(())
+    }
+}
+
+/// A kill that fails because the container is already gone is success for
+/// `stop`.
+fn ignore_gone(result: berth_oci::Result<()>) -> Result<()> {
+    match result {
+        Err(berth_oci::OciError::RuntimeFailed { message, .. })
+            if message.contains("not running") || message.contains("does not exist") || message.contains("No such process") =>
+        {
+            Ok(())
+        }
+        other => Ok(other?),
+    }
+}

@@ -1,0 +1,106 @@
+//! Process handles that are immune to pid reuse: a pid is trusted only
+//! together with its start time, and waited on through a pidfd.
+#![allow(unsafe_code)]
+
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+/// Start time of `pid` in clock ticks since boot (`/proc/PID/stat` field
+/// 22), or `None` when the process does not exist.
+pub(crate) fn start_time(pid: i32) -> Option<u64> {
+    if pid <= 0 {
+        return None;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may contain spaces,
+    // so count fields after the last ')'.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// A pidfd on a process that was checked to be the recorded one.
+pub(crate) struct ProcessHandle {
+    pidfd: OwnedFd,
+}
+
+impl ProcessHandle {
+    /// Opens a pidfd on `pid` if it is still the process that started at
+    /// `expected_start_time`; `None` when that process is gone.
+    pub fn open(pid: i32, expected_start_time: u64) -> Option<ProcessHandle> {
+        if pid <= 0 {
+            return None;
+        }
+        // SAFETY: pidfd_open takes a pid and flags and returns a new file
+        // descriptor or -1; no memory is passed.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: the syscall returned a fresh descriptor that nothing else owns.
+        let pidfd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+
+        // Checked after opening: if the start time still matches, the pidfd
+        // refers to the recorded process and not to a later one with its pid.
+        if start_time(pid) != Some(expected_start_time) {
+            return None;
+        }
+        Some(ProcessHandle { pidfd })
+    }
+
+    /// Waits until the process exits; `false` when `timeout` passed first.
+    /// `None` waits without a bound.
+    pub fn wait_exit(&self, timeout: Option<Duration>) -> bool {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let remaining = match deadline {
+                None => PollTimeout::NONE,
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32)
+                        .unwrap_or(PollTimeout::MAX)
+                }
+            };
+            let mut fds = [PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, remaining) {
+                Ok(0) => return false,
+                Ok(_) => return true,
+                Err(nix::errno::Errno::EINTR) => continue,
+                // A pidfd that cannot be polled is treated as exited rather
+                // than waited on forever.
+                Err(_) => return true,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_time_of_own_process_is_stable() {
+        let pid = std::process::id() as i32;
+        let first = start_time(pid).expect("own start time");
+        assert_eq!(start_time(pid), Some(first));
+    }
+
+    #[test]
+    fn handle_rejects_wrong_start_time() {
+        let pid = std::process::id() as i32;
+        let real = start_time(pid).unwrap();
+        assert!(ProcessHandle::open(pid, real + 1).is_none());
+        assert!(ProcessHandle::open(pid, real).is_some());
+    }
+
+    #[test]
+    fn wait_exit_returns_when_child_exits() {
+        let mut child = std::process::Command::new("sleep").arg("0.2").spawn().unwrap();
+        let pid = child.id() as i32;
+        let handle = ProcessHandle::open(pid, start_time(pid).unwrap()).unwrap();
+        assert!(!handle.wait_exit(Some(Duration::from_millis(10))));
+        assert!(handle.wait_exit(Some(Duration::from_secs(10))));
+        child.wait().unwrap();
+    }
+}

@@ -1,0 +1,4 @@
+//! The SQLite state store of containers.
+mod db;
+
+pub(crate) use db::StateDb;

@@ -1,0 +1,139 @@
+//! Resolution of `-u USER[:GROUP]` against the container's /etc/passwd and
+//! /etc/group.
+use std::path::Path;
+
+use crate::{EngineError, Result};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ResolvedUser {
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+}
+
+struct PasswdEntry {
+    name: String,
+    uid: u32,
+    gid: u32,
+}
+
+/// Resolves `user` (`name`, `uid`, `name:group`, `uid:gid`) inside `rootfs`.
+/// A numeric uid that is not in /etc/passwd is allowed, with gid 0 unless
+/// given, as in Podman.
+pub(crate) fn resolve(rootfs: &Path, user: &str) -> Result<ResolvedUser> {
+    let passwd = read_passwd(&rootfs.join("etc/passwd"));
+    let groups = read_groups(&rootfs.join("etc/group"));
+    let (user_part, group_part) = match user.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (user, None),
+    };
+
+    let entry = match user_part.parse::<u32>() {
+        Ok(uid) => passwd.iter().find(|e| e.uid == uid),
+        Err(_) => passwd.iter().find(|e| e.name == user_part),
+    };
+    let uid = match (user_part.parse::<u32>(), entry) {
+        (Ok(uid), _) => uid,
+        (Err(_), Some(entry)) => entry.uid,
+        (Err(_), None) => {
+            return Err(EngineError::NoSuchUser {
+                user: user_part.to_string(),
+                file: "/etc/passwd",
+            })
+        }
+    };
+
+    let gid = match group_part {
+        Some(group) => match group.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => groups
+                .iter()
+                .find(|(name, _, _)| name == group)
+                .map(|(_, gid, _)| *gid)
+                .ok_or_else(|| EngineError::NoSuchUser {
+                    user: group.to_string(),
+                    file: "/etc/group",
+                })?,
+        },
+        None => entry.map(|e| e.gid).unwrap_or(0),
+    };
+
+    // Supplementary groups come from /etc/group membership, and only when
+    // no group was forced with USER:GROUP.
+    let additional_gids = match (group_part, entry) {
+        (None, Some(entry)) => groups
+            .iter()
+            .filter(|(_, g, members)| *g != gid && members.iter().any(|m| *m == entry.name))
+            .map(|(_, g, _)| *g)
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(ResolvedUser { uid, gid, additional_gids })
+}
+
+fn read_passwd(path: &Path) -> Vec<PasswdEntry> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            Some(PasswdEntry {
+                name: fields.first()?.to_string(),
+                uid: fields.get(2)?.parse().ok()?,
+                gid: fields.get(3)?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+fn read_groups(path: &Path) -> Vec<(String, u32, Vec<String>)> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            let members = fields
+                .get(3)
+                .map(|m| m.split(',').filter(|s| !s.is_empty()).map(String::from).collect())
+                .unwrap_or_default();
+            Some((fields.first()?.to_string(), fields.get(2)?.parse().ok()?, members))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rootfs() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("etc")).unwrap();
+        std::fs::write(
+            dir.path().join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nberthuser:x:1000:1000::/home/berthuser:/bin/sh\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("etc/group"), "root:x:0:\nwheel:x:10:berthuser\nberthuser:x:1000:\n").unwrap();
+        dir
+    }
+
+    #[test]
+    fn resolve_name_gives_primary_and_supplementary_groups() {
+        let dir = rootfs();
+        let user = resolve(dir.path(), "berthuser").unwrap();
+        assert_eq!(user, ResolvedUser { uid: 1000, gid: 1000, additional_gids: vec![10] });
+    }
+
+    #[test]
+    fn resolve_numeric_user_not_in_passwd() {
+        let dir = rootfs();
+        assert_eq!(resolve(dir.path(), "4242").unwrap(), ResolvedUser { uid: 4242, gid: 0, additional_gids: vec![] });
+        assert_eq!(resolve(dir.path(), "4242:7").unwrap().gid, 7);
+    }
+
+    #[test]
+    fn resolve_unknown_name_is_an_error() {
+        let dir = rootfs();
+        let error = resolve(dir.path(), "nosuch").unwrap_err();
+        assert_eq!(error.to_string(), "unable to find user nosuch: no matching entries in the container's /etc/passwd");
+        assert!(resolve(dir.path(), "berthuser:nogroup").is_err());
+    }
+}
