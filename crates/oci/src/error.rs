@@ -6,7 +6,9 @@ pub enum OciError {
     #[error("OCI runtime {name:?} not found: install it (`apt-get install {name}`) or pass --runtime PATH")]
     RuntimeNotFound { name: String },
 
-    #[error("conmon not found at {path}: install it with `apt-get install conmon` or set --conmon PATH")]
+    #[error(
+        "conmon not found at {path}: install it with `apt-get install conmon` or set --conmon PATH"
+    )]
     MonitorNotFound { path: PathBuf },
 
     /// The runtime's own words, quoted.
@@ -24,11 +26,51 @@ pub enum OciError {
     #[error("conmon for container {id} did not report the container pid within {seconds} s")]
     MonitorTimedOut { id: String, seconds: u64 },
 
-    #[error("invalid signal {signal:?}: use a name (TERM, SIGKILL, RTMIN+3) or a number from 1 to 64")]
+    #[error(
+        "invalid signal {signal:?}: use a name (TERM, SIGKILL, RTMIN+3) or a number from 1 to 64"
+    )]
     InvalidSignal { signal: String },
 
     #[error("{message}")]
     HostUnsupported { message: String },
+
+    #[error(
+        "unknown capability {capability:?}: use a name such as NET_ADMIN or CAP_NET_ADMIN, or ALL"
+    )]
+    UnknownCapability { capability: String },
+
+    #[error("unknown ulimit {name:?}: use one of core, cpu, data, fsize, locks, memlock, msgqueue, nice, nofile, nproc, rss, rtprio, rttime, sigpending, stack, as")]
+    UnknownUlimit { name: String },
+
+    #[error("invalid ulimit {name}={soft}:{hard}: the soft limit is above the hard limit")]
+    UlimitSoftAboveHard { name: String, soft: u64, hard: u64 },
+
+    #[error("ulimit {name}={requested} is above this process's hard limit RLIMIT_{} = {hard}: the runtime cannot raise it; use a value of at most {hard}", name.to_uppercase())]
+    UlimitAboveHardLimit {
+        name: String,
+        requested: u64,
+        hard: u64,
+    },
+
+    #[error("seccomp profile {path}: invalid JSON: {source}")]
+    SeccompProfileInvalid {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    #[error("seccomp profile {path}: unknown {field} {value:?}")]
+    SeccompProfileUnsupported {
+        path: PathBuf,
+        field: &'static str,
+        value: String,
+    },
+
+    #[error("building the runtime spec failed: {source}")]
+    SpecInvalid {
+        #[source]
+        source: oci_spec::OciSpecError,
+    },
 
     #[error("{op} {path}: {source}")]
     Io {
@@ -40,3 +82,20 @@ pub enum OciError {
 }
 
 pub type Result<T> = std::result::Result<T, OciError>;
+
+impl OciError {
+    /// Wraps an I/O error with the operation and the path it concerns.
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        OciError::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+impl From<oci_spec::OciSpecError> for OciError {
+    fn from(source: oci_spec::OciSpecError) -> Self {
+        OciError::SpecInvalid { source }
+    }
+}

@@ -1,9 +1,40 @@
 //! The conmon monitor: the create handshake, as described in
 //! docs/architecture.md.
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+//!
+//! 1. Spawn conmon with the sync pipe as fd 3 (`_OCI_SYNCPIPE`) and the
+//!    start pipe as fd 4 (`_OCI_STARTPIPE`).
+//! 2. Move conmon into the monitor cgroup, then write the start byte:
+//!    conmon blocks on the start pipe before it forks, so its children
+//!    (the runtime, the container) start out in that cgroup.
+//! 3. Wait for the process we spawned; it exits right after forking the
+//!    monitor that stays behind.
+//! 4. Read one JSON line from the sync pipe: the container pid, or a
+//!    negative number and the runtime's message.
+mod spawn;
+mod sync;
 
-use crate::{Result, Runtime};
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::fcntl::OFlag;
+
+use crate::runtime::{command_line, runtime_message};
+use crate::{cgroup, OciError, Result, Runtime};
+use sync::SyncOutcome;
+
+/// Places where distributions install conmon outside `PATH`.
+const CONMON_FALLBACKS: &[&str] = &[
+    "/usr/libexec/podman/conmon",
+    "/usr/local/libexec/podman/conmon",
+    "/usr/bin/conmon",
+];
+
+/// File in the bundle where the runtime writes its JSON log in debug mode.
+const RUNTIME_LOG: &str = "oci-log";
 
 /// The conmon binary.
 #[derive(Debug, Clone)]
@@ -56,19 +87,298 @@ pub struct Created {
 impl Monitor {
     /// Uses `path`, or `conmon` from PATH (then `/usr/libexec/podman/conmon`).
     pub fn find(path: Option<&Path>) -> Result<Monitor> {
-        let _ = path;
-        todo!()
+        if let Some(path) = path {
+            return if is_executable_file(path) {
+                Ok(Monitor {
+                    path: path.to_path_buf(),
+                })
+            } else {
+                Err(OciError::MonitorNotFound {
+                    path: path.to_path_buf(),
+                })
+            };
+        }
+
+        let path_var = std::env::var_os("PATH").unwrap_or_default();
+        std::env::split_paths(&path_var)
+            .map(|dir| dir.join("conmon"))
+            .chain(CONMON_FALLBACKS.iter().map(PathBuf::from))
+            .find(|candidate| is_executable_file(candidate))
+            .map(|path| Monitor { path })
+            .ok_or_else(|| OciError::MonitorNotFound {
+                path: PathBuf::from("conmon"),
+            })
     }
 
     /// The first line of `conmon --version`.
     pub fn version(&self) -> Result<String> {
-        todo!()
+        tracing::debug!(command = %command_line(&self.path, &["--version".to_string()]), "running conmon");
+        let output = Command::new(&self.path)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|source| OciError::io("run", &self.path, source))?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        Ok(stdout.lines().next().unwrap_or_default().trim().to_string())
     }
 
     /// Runs the create handshake. On failure the container is deleted from
     /// the runtime and the runtime's own message is returned.
     pub fn create(&self, request: &CreateRequest<'_>) -> Result<Created> {
-        let _ = request;
-        todo!()
+        let id = request.container_id;
+        let span = tracing::debug_span!("conmon_create", container_id = id);
+        let _entered = span.enter();
+
+        let result = self.run_handshake(request);
+        if result.is_err() {
+            // The runtime may have created the container before the failure
+            // (e.g. a timeout); leave nothing behind in its state root.
+            if let Err(error) = request.runtime.delete(id, true) {
+                tracing::warn!(container_id = id, %error, "cannot delete the container after a failed create");
+            }
+        }
+        result
     }
+
+    fn run_handshake(&self, request: &CreateRequest<'_>) -> Result<Created> {
+        let id = request.container_id;
+        let deadline = Instant::now() + request.timeout;
+        prepare_dirs(request)?;
+
+        let (sync_read, sync_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
+            .map_err(|errno| OciError::io("create sync pipe", &self.path, errno.into()))?;
+        let (start_read, start_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
+            .map_err(|errno| OciError::io("create start pipe", &self.path, errno.into()))?;
+
+        let args = conmon_args(request);
+        tracing::debug!(container_id = id, command = %command_line(&self.path, &args), "running conmon");
+        let mut command = Command::new(&self.path);
+        command
+            .args(&args)
+            .env("_OCI_SYNCPIPE", spawn::SYNC_PIPE_FD.to_string())
+            .env("_OCI_STARTPIPE", spawn::START_PIPE_FD.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        spawn::pass_pipe_fds(&mut command, sync_write.as_raw_fd(), start_read.as_raw_fd());
+        let mut child = command
+            .spawn()
+            .map_err(|source| OciError::io("run", &self.path, source))?;
+        // Only conmon may hold these ends, so that its exit shows as EOF.
+        drop(sync_write);
+        drop(start_read);
+
+        let stderr_reader = child.stderr.take().map(|mut stderr| {
+            std::thread::spawn(move || {
+                let mut text = Vec::new();
+                let _ = stderr.read_to_end(&mut text);
+                String::from_utf8_lossy(&text).into_owned()
+            })
+        });
+
+        let conmon_pid = child.id() as i32;
+        if let Some(path) = request.monitor_cgroup {
+            cgroup::move_pid(conmon_pid, path);
+        }
+        let mut start_pipe = std::fs::File::from(start_write);
+        if let Err(error) = start_pipe.write_all(&[0]) {
+            // conmon exited already; its status and stderr below say why.
+            tracing::debug!(container_id = id, %error, "cannot write the start byte to conmon");
+        }
+        drop(start_pipe);
+
+        let status = wait_until(&mut child, deadline);
+        let stderr = stderr_reader
+            .and_then(|reader| reader.join().ok())
+            .unwrap_or_default();
+        let status = match status {
+            Some(status) => status,
+            None => {
+                kill_child(&mut child);
+                return Err(OciError::MonitorTimedOut {
+                    id: id.to_string(),
+                    seconds: request.timeout.as_secs(),
+                });
+            }
+        };
+        if !status.success() {
+            return Err(OciError::MonitorFailed {
+                id: id.to_string(),
+                message: format!("conmon {status}: {}", stderr.trim()),
+            });
+        }
+
+        let outcome = sync::read_message(sync_read, deadline)
+            .map_err(|source| OciError::io("read sync pipe of", &self.path, source))?;
+        let message = match outcome {
+            SyncOutcome::Message(message) => message,
+            SyncOutcome::TimedOut => {
+                return Err(OciError::MonitorTimedOut {
+                    id: id.to_string(),
+                    seconds: request.timeout.as_secs(),
+                })
+            }
+            SyncOutcome::Closed(text) => {
+                return Err(self.create_failed(request, text.trim()));
+            }
+        };
+        tracing::debug!(container_id = id, data = message.data, message = ?message.message, "conmon sync message");
+
+        if message.data < 0 {
+            let text = message.message.unwrap_or_default();
+            return Err(self.create_failed(request, &text));
+        }
+        let pid = i32::try_from(message.data).map_err(|_| OciError::MonitorFailed {
+            id: id.to_string(),
+            message: format!("conmon reported an invalid container pid {}", message.data),
+        })?;
+        let monitor_pid = read_pid_file(request.conmon_pid_file)?;
+        tracing::debug!(container_id = id, pid, monitor_pid, "container created");
+        Ok(Created { pid, monitor_pid })
+    }
+
+    /// The error for a create that conmon reported as failed: the
+    /// runtime's message from the sync pipe, else from the runtime's log.
+    fn create_failed(&self, request: &CreateRequest<'_>, sync_text: &str) -> OciError {
+        let mut message = runtime_message(sync_text);
+        if message.is_empty() {
+            let log = std::fs::read_to_string(request.bundle.join(RUNTIME_LOG)).unwrap_or_default();
+            message = runtime_message(&log);
+        }
+        if message.is_empty() {
+            return OciError::MonitorFailed {
+                id: request.container_id.to_string(),
+                message: "conmon exited without reporting the container pid or an error; rerun with --log-level debug".to_string(),
+            };
+        }
+        OciError::RuntimeFailed {
+            runtime: request.runtime.name.clone(),
+            op: "create",
+            id: request.container_id.to_string(),
+            message,
+        }
+    }
+}
+
+/// conmon's argv, in the order Podman uses.
+fn conmon_args(request: &CreateRequest<'_>) -> Vec<String> {
+    let path = |path: &Path| path.to_string_lossy().into_owned();
+    let id = request.container_id.to_string();
+    let mut args: Vec<String> = vec![
+        "--api-version".into(),
+        "1".into(),
+        "-c".into(),
+        id.clone(),
+        "-u".into(),
+        id,
+        "-r".into(),
+        path(&request.runtime.path),
+        "-b".into(),
+        path(request.bundle),
+        "-p".into(),
+        path(request.pid_file),
+        "-n".into(),
+        request.container_name.to_string(),
+        "--exit-dir".into(),
+        path(request.exit_dir),
+        "--persist-dir".into(),
+        path(request.persist_dir),
+        "--full-attach".into(),
+        "-l".into(),
+        format!("k8s-file:{}", path(request.log_path)),
+        "--log-level".into(),
+        if request.debug { "debug" } else { "warning" }.into(),
+        "--conmon-pidfile".into(),
+        path(request.conmon_pid_file),
+        "--socket-dir-path".into(),
+        path(request.bundle),
+    ];
+    if let Some(max) = request.log_size_max {
+        args.extend(["--log-size-max".into(), max.to_string()]);
+    }
+    if request.terminal {
+        args.push("-t".into());
+    }
+    if request.stdin {
+        args.push("-i".into());
+    }
+
+    // conmon puts runtime args before the verb: `RUNTIME ARGS... create ...`.
+    let mut runtime_args = request.runtime.global_args();
+    if request.debug {
+        // In debug mode the runtime's log goes to a file, not to the
+        // container's stderr (which is where its stderr ends up).
+        runtime_args.extend([
+            "--log-format=json".to_string(),
+            "--log-level=debug".to_string(),
+            format!("--log={}", path(&request.bundle.join(RUNTIME_LOG))),
+        ]);
+    }
+    for arg in runtime_args {
+        args.extend(["--runtime-arg".into(), arg]);
+    }
+
+    if let Some((program, program_args)) = request.exit_command.split_first() {
+        args.extend(["--exit-command".into(), program.clone()]);
+        for arg in program_args {
+            args.extend(["--exit-command-arg".into(), arg.clone()]);
+        }
+    }
+    args
+}
+
+/// Creates the directories conmon and the runtime write into.
+fn prepare_dirs(request: &CreateRequest<'_>) -> Result<()> {
+    request.runtime.ensure_state_root()?;
+    let parents = [request.pid_file, request.log_path, request.conmon_pid_file]
+        .into_iter()
+        .filter_map(Path::parent);
+    for dir in parents.chain([request.exit_dir, request.persist_dir]) {
+        std::fs::create_dir_all(dir)
+            .map_err(|source| OciError::io("create directory", dir, source))?;
+    }
+    Ok(())
+}
+
+/// Waits for `child` until `deadline`; `None` when it is still running.
+fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() >= deadline => return None,
+            Ok(None) => std::thread::sleep(Duration::from_millis(2)),
+            Err(error) => {
+                tracing::warn!(pid = child.id(), %error, "cannot wait for conmon");
+                return None;
+            }
+        }
+    }
+}
+
+fn kill_child(child: &mut Child) {
+    if let Err(error) = child.kill() {
+        tracing::warn!(pid = child.id(), %error, "cannot kill conmon after the timeout");
+    }
+    let _ = child.wait();
+}
+
+fn read_pid_file(path: &Path) -> Result<i32> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| OciError::io("read conmon pid file", path, source))?;
+    text.trim().parse().map_err(|_| {
+        OciError::io(
+            "parse conmon pid file",
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("not a pid: {:?}", text.trim()),
+            ),
+        )
+    })
+}
+
+fn is_executable_file(path: &Path) -> bool {
+    std::fs::metadata(path)
+        .map(|metadata| metadata.is_file() && metadata.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
 }

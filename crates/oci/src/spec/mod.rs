@@ -1,10 +1,32 @@
 //! Runtime spec (config.json) generation with Podman's defaults.
-use std::collections::BTreeMap;
+mod defaults;
+mod seccomp;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{
+    Capabilities, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxMemoryBuilder,
+    LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder,
+    LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
+    UserBuilder,
+};
 
-use crate::Result;
+use crate::cgroup::{self, CgroupMode};
+use crate::{OciError, Result};
+
+pub use seccomp::HOST_PROFILE as HOST_SECCOMP_PROFILE;
+
+/// The runtime spec version Podman writes.
+pub const OCI_VERSION: &str = "1.0.2-dev";
+/// Where [`SpecOptions::init_path`] is mounted in the container.
+pub const INIT_MOUNT_POINT: &str = "/run/berth-init";
+/// `PATH` for containers whose environment has none (Podman's default).
+pub const DEFAULT_PATH_ENV: &str =
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// CFS period used to turn `--cpus` into a quota, in microseconds.
+const CPU_PERIOD: u64 = 100_000;
 
 /// The container's process user, already resolved to numbers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -17,9 +39,16 @@ pub struct ProcessUser {
 /// One mount in the container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MountSpec {
-    Bind { source: PathBuf, destination: String, read_only: bool },
+    Bind {
+        source: PathBuf,
+        destination: String,
+        read_only: bool,
+    },
     /// `options` as `--tmpfs` gives them, e.g. `rw,size=64m`.
-    Tmpfs { destination: String, options: Vec<String> },
+    Tmpfs {
+        destination: String,
+        options: Vec<String>,
+    },
 }
 
 /// A `--ulimit` value.
@@ -80,13 +109,256 @@ pub struct SpecOptions {
 }
 
 /// Builds the runtime spec.
+///
+/// Privileged containers get every capability, no masked or read-only
+/// paths, no seccomp filter, writable /sys and access to every device.
 pub fn generate(options: &SpecOptions) -> Result<Spec> {
-    let _ = options;
-    todo!()
+    let capability_names =
+        defaults::resolve_capabilities(options.privileged, &options.cap_add, &options.cap_drop)?;
+
+    let spec = SpecBuilder::default()
+        .version(OCI_VERSION)
+        .root(
+            RootBuilder::default()
+                .path(options.rootfs.clone())
+                .readonly(options.readonly_rootfs)
+                .build()?,
+        )
+        .hostname(options.hostname.clone())
+        .process(build_process(options, &capability_names)?)
+        .mounts(build_mounts(options)?)
+        .linux(build_linux(options, &capability_names)?)
+        .annotations(
+            options
+                .annotations
+                .iter()
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect::<HashMap<_, _>>(),
+        )
+        .build()?;
+    Ok(spec)
+}
+
+fn build_process(
+    options: &SpecOptions,
+    capability_names: &[&str],
+) -> Result<oci_spec::runtime::Process> {
+    let capabilities: Capabilities = capability_names
+        .iter()
+        .map(|name| defaults::to_oci_capability(name))
+        .collect::<Result<HashSet<_>>>()?;
+    let capabilities = LinuxCapabilitiesBuilder::default()
+        .bounding(capabilities.clone())
+        .effective(capabilities.clone())
+        .permitted(capabilities)
+        .inheritable(Capabilities::new())
+        .ambient(Capabilities::new())
+        .build()?;
+
+    let mut args = Vec::new();
+    if options.init_path.is_some() {
+        args.extend([INIT_MOUNT_POINT.to_string(), "--".to_string()]);
+    }
+    args.extend(options.args.iter().cloned());
+
+    let mut env = options.env.clone();
+    if !env.iter().any(|entry| entry.starts_with("PATH=")) {
+        env.insert(0, DEFAULT_PATH_ENV.to_string());
+    }
+    if options.terminal && !env.iter().any(|entry| entry.starts_with("TERM=")) {
+        env.push("TERM=xterm".to_string());
+    }
+
+    let cwd = if options.cwd.is_empty() {
+        "/"
+    } else {
+        options.cwd.as_str()
+    };
+    let user = UserBuilder::default()
+        .uid(options.user.uid)
+        .gid(options.user.gid)
+        .additional_gids(options.user.additional_gids.clone())
+        .build()?;
+
+    Ok(ProcessBuilder::default()
+        .terminal(options.terminal)
+        .user(user)
+        .args(args)
+        .env(env)
+        .cwd(cwd)
+        .capabilities(capabilities)
+        .rlimits(defaults::rlimits(&options.ulimits)?)
+        .no_new_privileges(options.no_new_privileges)
+        .build()?)
+}
+
+/// The default mounts, then the user's; a user mount replaces a default
+/// mount at the same destination.
+fn build_mounts(options: &SpecOptions) -> Result<Vec<Mount>> {
+    let mut user_mounts = Vec::new();
+    if let Some(init_path) = &options.init_path {
+        user_mounts.push(
+            MountBuilder::default()
+                .destination(INIT_MOUNT_POINT)
+                .typ("bind")
+                .source(init_path.clone())
+                .options(vec![
+                    "bind".to_string(),
+                    "ro".to_string(),
+                    "nosuid".to_string(),
+                    "nodev".to_string(),
+                ])
+                .build()?,
+        );
+    }
+    for mount in &options.mounts {
+        user_mounts.push(user_mount(mount)?);
+    }
+
+    let mut mounts = defaults::default_mounts(options.shm_size, options.privileged)?;
+    mounts.retain(|default| {
+        !user_mounts
+            .iter()
+            .any(|user| user.destination() == default.destination())
+    });
+    mounts.extend(user_mounts);
+    Ok(mounts)
+}
+
+fn user_mount(mount: &MountSpec) -> Result<Mount> {
+    let built = match mount {
+        MountSpec::Bind {
+            source,
+            destination,
+            read_only,
+        } => {
+            let mut mount_options = vec!["rbind".to_string(), "rprivate".to_string()];
+            if *read_only {
+                mount_options.push("ro".to_string());
+            }
+            MountBuilder::default()
+                .destination(destination)
+                .typ("bind")
+                .source(source.clone())
+                .options(mount_options)
+                .build()?
+        }
+        MountSpec::Tmpfs {
+            destination,
+            options,
+        } => {
+            let mount_options = if options.is_empty() {
+                ["rw", "rprivate", "nosuid", "nodev"]
+                    .map(str::to_string)
+                    .to_vec()
+            } else {
+                options.clone()
+            };
+            MountBuilder::default()
+                .destination(destination)
+                .typ("tmpfs")
+                .source("tmpfs")
+                .options(mount_options)
+                .build()?
+        }
+    };
+    Ok(built)
+}
+
+fn namespace(typ: LinuxNamespaceType) -> Result<LinuxNamespace> {
+    Ok(LinuxNamespaceBuilder::default().typ(typ).build()?)
+}
+
+fn build_linux(
+    options: &SpecOptions,
+    capability_names: &[&str],
+) -> Result<oci_spec::runtime::Linux> {
+    let mut namespaces = vec![
+        namespace(LinuxNamespaceType::Pid)?,
+        namespace(LinuxNamespaceType::Ipc)?,
+        namespace(LinuxNamespaceType::Uts)?,
+        namespace(LinuxNamespaceType::Mount)?,
+    ];
+    if options.network == NetworkMode::None {
+        namespaces.push(namespace(LinuxNamespaceType::Network)?);
+    }
+    // Podman uses a private cgroup namespace on cgroup v2 hosts only.
+    if cgroup::detect() == CgroupMode::Unified {
+        namespaces.push(namespace(LinuxNamespaceType::Cgroup)?);
+    }
+
+    let mut resources =
+        LinuxResourcesBuilder::default().devices(defaults::device_rules(options.privileged)?);
+    if let Some(limit) = options.memory_limit {
+        resources = resources.memory(LinuxMemoryBuilder::default().limit(limit).build()?);
+    }
+    if let Some(cpus) = options.cpus {
+        let quota = (cpus * CPU_PERIOD as f64).round() as i64;
+        resources = resources.cpu(
+            LinuxCpuBuilder::default()
+                .quota(quota)
+                .period(CPU_PERIOD)
+                .build()?,
+        );
+    }
+    if let Some(limit) = options.pids_limit {
+        resources = resources.pids(LinuxPidsBuilder::default().limit(limit).build()?);
+    }
+
+    let mut linux = LinuxBuilder::default()
+        .namespaces(namespaces)
+        .resources(resources.build()?)
+        .cgroups_path(PathBuf::from(&options.cgroups_path));
+    if !options.privileged {
+        let capabilities: Vec<String> = capability_names
+            .iter()
+            .map(|name| format!("CAP_{name}"))
+            .collect();
+        let (go_arch, seccomp_arch) = seccomp::host_arch();
+        let target = seccomp::Target {
+            capabilities: &capabilities,
+            go_arch,
+            seccomp_arch,
+            kernel: seccomp::kernel_version(),
+        };
+        if let Some(filter) = seccomp::load(options.seccomp_profile.as_deref(), &target)? {
+            linux = linux.seccomp(filter);
+        }
+        linux = linux
+            .masked_paths(
+                defaults::MASKED_PATHS
+                    .iter()
+                    .map(|path| path.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .readonly_paths(
+                defaults::READONLY_PATHS
+                    .iter()
+                    .map(|path| path.to_string())
+                    .collect::<Vec<_>>(),
+            );
+    }
+    Ok(linux.build()?)
 }
 
 /// Writes `bundle/config.json`.
+///
+/// The JSON goes to a temporary file in the bundle that is then renamed
+/// over config.json, so a reader never sees a partial file.
 pub fn write_config(bundle: &Path, spec: &Spec) -> Result<()> {
-    let _ = (bundle, spec);
-    todo!()
+    let path = bundle.join("config.json");
+    let json = serde_json::to_vec_pretty(spec)
+        .map_err(|error| OciError::io("serialize", &path, error.into()))?;
+
+    let mut temporary = tempfile::NamedTempFile::new_in(bundle)
+        .map_err(|source| OciError::io("create temporary file in", bundle, source))?;
+    temporary
+        .write_all(&json)
+        .and_then(|()| temporary.as_file().sync_all())
+        .map_err(|source| OciError::io("write", temporary.path(), source))?;
+    temporary
+        .persist(&path)
+        .map_err(|error| OciError::io("rename to", &path, error.error))?;
+    tracing::debug!(path = %path.display(), "wrote runtime spec");
+    Ok(())
 }
