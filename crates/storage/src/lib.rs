@@ -11,8 +11,20 @@
 //!   file, through this crate's own connection.
 #![deny(unsafe_code)]
 
+mod copy;
+mod db;
+mod digest;
 mod error;
+mod import;
+mod lookup;
+mod metadata;
+mod mount;
+mod reference;
 mod store;
+#[cfg(test)]
+mod test_support;
+mod unpack;
+mod xattr;
 
 pub use error::{Result, StorageError};
 pub use store::{Driver, Image, Store};

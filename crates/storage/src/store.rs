@@ -1,9 +1,19 @@
+use std::fs::{self, File, OpenOptions};
+use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
+use nix::fcntl::{Flock, FlockArg};
 use oci_spec::image::ImageConfiguration;
+use rusqlite::Connection;
+use tracing::{debug, warn};
 
-use crate::Result;
+use crate::digest::strip_algorithm;
+use crate::error::io_err;
+use crate::lookup::{find_name, resolve};
+use crate::reference::{normalize, Reference};
+use crate::{db, mount, Result, StorageError};
 
 /// How a container's root filesystem is made from its image layers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,66 +54,121 @@ pub struct Image {
 
 /// The image store of one storage root.
 pub struct Store {
-    root: PathBuf,
+    pub(crate) root: PathBuf,
+    pub(crate) driver: Driver,
+    db: Mutex<Connection>,
 }
+
+/// Name of the lock file under the root that serializes changes to layers
+/// and blobs between berth processes.
+const LOCK_FILE: &str = "storage.lock";
 
 impl Store {
     /// Opens the store under `root`, creating its directories and tables.
     /// `runroot` holds volatile facts such as the probed driver.
     pub fn open(root: &Path, runroot: &Path) -> Result<Store> {
-        let _ = (root, runroot);
-        todo!()
+        for dir in ["blobs/sha256", "layers", "containers"] {
+            let path = root.join(dir);
+            fs::create_dir_all(&path).map_err(io_err("create directory", &path))?;
+        }
+        fs::create_dir_all(runroot).map_err(io_err("create directory", runroot))?;
+        // Overlay options and /proc/self/mountinfo carry absolute paths
+        // without symlinks, so compare and mount with the canonical root.
+        let root = root.canonicalize().map_err(io_err("resolve", root))?;
+
+        let conn = db::open(&root.join("state.db"))?;
+        let driver = mount::probe_driver(&root, runroot);
+        debug!(root = %root.display(), driver = driver.name(), "opened image store");
+        Ok(Store {
+            root,
+            driver,
+            db: Mutex::new(conn),
+        })
     }
 
     /// The driver used for container root filesystems on this host.
     pub fn driver(&self) -> Driver {
-        todo!()
+        self.driver
     }
 
     /// Imports a rootfs tarball (plain, gzip or zstd) as a one-layer image,
     /// named `name` when given (normalized, e.g. `busybox` becomes
     /// `localhost/busybox:latest`). `progress` receives bytes read so far.
-    pub fn import(&self, tarball: &Path, name: Option<&str>, progress: &dyn Fn(u64)) -> Result<Image> {
-        let _ = (tarball, name, progress);
-        todo!()
+    pub fn import(
+        &self,
+        tarball: &Path,
+        name: Option<&str>,
+        progress: &dyn Fn(u64),
+    ) -> Result<Image> {
+        crate::import::import(self, tarball, name, progress)
     }
 
     /// Every image, newest first.
     pub fn images(&self) -> Result<Vec<Image>> {
-        todo!()
+        db::load_images(&self.db())
     }
 
     /// Finds an image by name (short or qualified), full id, unique id
     /// prefix or `sha256:` digest.
     pub fn lookup(&self, name_or_id: &str) -> Result<Image> {
-        let _ = name_or_id;
-        todo!()
+        let images = self.images()?;
+        resolve(&images, name_or_id).cloned()
     }
 
     /// Adds `new_name` to an image, moving it away from any other image.
     pub fn tag(&self, image: &str, new_name: &str) -> Result<()> {
-        let _ = (image, new_name);
-        todo!()
+        let name = normalize(new_name)?;
+        let image = self.lookup(image)?;
+        db::tag(&mut self.db(), &image.id, &name)?;
+        debug!(image_id = %image.id, name = %name, "tagged image");
+        Ok(())
     }
 
     /// Removes one name from an image; the image stays. Returns whether the
     /// image has no name left.
     pub fn untag(&self, image_id: &str, name: &str) -> Result<bool> {
-        let _ = (image_id, name);
-        todo!()
+        let reference = Reference::parse(name)?;
+        let image = self.lookup(image_id)?;
+        let not_tagged = || StorageError::NotTagged {
+            image_id: image.id.clone(),
+            name: reference.to_string(),
+        };
+        let full_name = find_name(&image, &reference).ok_or_else(not_tagged)?;
+        if !db::untag(&self.db(), &image.id, &full_name)? {
+            return Err(not_tagged());
+        }
+        debug!(image_id = %image.id, name = %full_name, "untagged image");
+        Ok(image.names.len() == 1)
     }
 
     /// Deletes an image: its record, config and manifest blobs, and every
     /// layer no other image uses. Callers check that no container uses it.
     pub fn remove(&self, image_id: &str) -> Result<()> {
-        let _ = image_id;
-        todo!()
+        let _lock = self.lock()?;
+        let image = self.lookup(image_id)?;
+        let unused_layers = db::delete_image(&mut self.db(), &image.id)?;
+        debug!(image_id = %image.id, unused_layers = unused_layers.len(), "deleted image record");
+
+        self.remove_blob(&image.id);
+        self.remove_blob(strip_algorithm(&image.digest));
+        for (chain_id, diff_id) in unused_layers {
+            self.remove_layer_dir(strip_algorithm(&chain_id));
+            if !db::diff_id_in_use(&self.db(), &diff_id)? {
+                self.remove_blob(strip_algorithm(&diff_id));
+            }
+        }
+        Ok(())
     }
 
     /// The image's OCI config (Entrypoint, Cmd, Env, WorkingDir, User...).
     pub fn config(&self, image: &Image) -> Result<ImageConfiguration> {
-        let _ = image;
-        todo!()
+        let path = self.blob_path(&image.id);
+        let bytes = fs::read(&path).map_err(io_err("read image config", &path))?;
+        serde_json::from_slice(&bytes).map_err(|source| StorageError::InvalidConfig {
+            image_id: image.id.clone(),
+            path,
+            source,
+        })
     }
 
     /// The directory that holds a container's upper, work and merged dirs.
@@ -114,26 +179,110 @@ impl Store {
     /// Mounts the container's root filesystem (creating its upper and work
     /// dirs on first use) and returns the mount point. Mounting an already
     /// mounted container returns the same path.
+    ///
+    /// With [`Driver::Copy`] the first call copies the image layers into
+    /// the merged dir, later calls return it as it is.
     pub fn mount(&self, container_id: &str, image: &Image) -> Result<PathBuf> {
-        let _ = (container_id, image);
-        todo!()
+        mount::mount(self, container_id, image)
     }
 
     /// Unmounts the container's root filesystem; succeeds when not mounted.
+    /// With [`Driver::Copy`] there is nothing to unmount.
     pub fn unmount(&self, container_id: &str) -> Result<()> {
-        let _ = container_id;
-        todo!()
+        mount::unmount(self, container_id)
     }
 
-    /// Whether the container's root filesystem is mounted now.
+    /// Whether the container's root filesystem is mounted now. With
+    /// [`Driver::Copy`], whether its copy of the image is complete.
     pub fn is_mounted(&self, container_id: &str) -> bool {
-        let _ = container_id;
-        todo!()
+        mount::is_mounted(self, container_id)
     }
 
     /// Unmounts and deletes the container's upper, work and merged dirs.
+    /// The container dir itself goes too when nothing else is left in it.
     pub fn remove_container_fs(&self, container_id: &str) -> Result<()> {
-        let _ = container_id;
-        todo!()
+        mount::remove_container_fs(self, container_id)
+    }
+
+    pub(crate) fn db(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave the connection half
+        // changed: an open transaction rolls back when dropped.
+        self.db
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Takes the store's exclusive lock, held while layers and blobs are
+    /// created or deleted so a removal never deletes a layer an import is
+    /// about to use. Released when the returned guard drops.
+    pub(crate) fn lock(&self) -> Result<Flock<File>> {
+        let path = self.root.join(LOCK_FILE);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_err("open lock file", &path))?;
+        Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| StorageError::Io {
+            op: "lock",
+            path,
+            source: errno.into(),
+        })
+    }
+
+    pub(crate) fn blobs_dir(&self) -> PathBuf {
+        self.root.join("blobs")
+    }
+
+    /// Path of the blob with hex sha256 `hex`.
+    pub(crate) fn blob_path(&self, hex: &str) -> PathBuf {
+        self.root.join("blobs/sha256").join(hex)
+    }
+
+    pub(crate) fn layers_dir(&self) -> PathBuf {
+        self.root.join("layers")
+    }
+
+    /// The unpacked content of the layer with chain id `sha256:<chain_hex>`.
+    pub(crate) fn layer_diff(&self, chain_hex: &str) -> PathBuf {
+        self.layers_dir().join(chain_hex).join("diff")
+    }
+
+    /// Deletes a blob, logging instead of failing: a leftover blob wastes
+    /// space but breaks nothing.
+    fn remove_blob(&self, hex: &str) {
+        let path = self.blob_path(hex);
+        match fs::remove_file(&path) {
+            Ok(()) => debug!(blob = %path.display(), "removed blob"),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                warn!(blob = %path.display(), error = %e, "cannot remove blob; it stays on disk")
+            }
+        }
+    }
+
+    /// Deletes a layer dir, logging instead of failing because its record
+    /// is already gone. The dir is first renamed to a temporary name, so a
+    /// crash during the deletion never leaves a partial layer under its id.
+    /// The next import deletes such leftovers.
+    fn remove_layer_dir(&self, chain_hex: &str) {
+        let layer = self.layers_dir().join(chain_hex);
+        let doomed = self
+            .layers_dir()
+            .join(format!("{}remove-{chain_hex}", crate::import::TEMP_PREFIX));
+        match fs::rename(&layer, &doomed) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return,
+            Err(e) => {
+                warn!(layer = %layer.display(), error = %e, "cannot remove unused layer; it stays on disk");
+                return;
+            }
+        }
+        match fs::remove_dir_all(&doomed) {
+            Ok(()) => debug!(layer = %layer.display(), "removed layer"),
+            Err(e) => {
+                warn!(path = %doomed.display(), error = %e, "cannot remove unused layer; the next import retries")
+            }
+        }
     }
 }

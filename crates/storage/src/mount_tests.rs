@@ -1,0 +1,294 @@
+use std::fs;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+use tempfile::TempDir;
+
+use super::*;
+
+/// Detaches a mount left by a failing test, so no test leaks a mount.
+struct MountGuard(PathBuf);
+
+impl Drop for MountGuard {
+    fn drop(&mut self) {
+        if is_mount_point(&self.0) {
+            let _ = umount2(&self.0, MntFlags::MNT_DETACH);
+        }
+    }
+}
+
+fn sample_tarball(dir: &Path) -> PathBuf {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_ustar();
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_path("etc/hostname").unwrap();
+    header.set_mode(0o644);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(1_700_000_000);
+    header.set_size(5);
+    header.set_cksum();
+    builder.append(&header, &b"base\n"[..]).unwrap();
+    let path = dir.join("rootfs.tar");
+    fs::write(&path, builder.into_inner().unwrap()).unwrap();
+    path
+}
+
+/// A store whose driver is forced through the run root's cache file.
+fn store_with(driver: Option<&str>) -> (TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let runroot = dir.path().join("run");
+    if let Some(driver) = driver {
+        fs::create_dir_all(&runroot).unwrap();
+        fs::write(runroot.join(DRIVER_CACHE), driver).unwrap();
+    }
+    let store = Store::open(&dir.path().join("root"), &runroot).unwrap();
+    (dir, store)
+}
+
+#[test]
+fn probe_finds_overlay_and_caches_it() {
+    let (dir, store) = store_with(None);
+    assert_eq!(store.driver(), Driver::Overlay);
+    assert_eq!(
+        fs::read_to_string(dir.path().join("run").join(DRIVER_CACHE)).unwrap(),
+        "overlay"
+    );
+    // The probe leaves no scratch dir behind.
+    let leftovers: Vec<_> = fs::read_dir(&store.root)
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(crate::import::TEMP_PREFIX)
+        })
+        .collect();
+    assert!(leftovers.is_empty());
+}
+
+#[test]
+fn overlay_mount_writes_land_in_upper() {
+    let (dir, store) = store_with(Some("overlay"));
+    let image = store
+        .import(&sample_tarball(dir.path()), Some("base"), &|_| {})
+        .unwrap();
+    let container_dir = store.container_dir("c1");
+    let _guard = MountGuard(container_dir.join("merged"));
+
+    let merged = store.mount("c1", &image).unwrap();
+
+    assert_eq!(merged, container_dir.join("merged"));
+    assert!(store.is_mounted("c1"));
+    assert_eq!(fs::read(merged.join("etc/hostname")).unwrap(), b"base\n");
+    fs::write(merged.join("etc/hostname"), b"changed\n").unwrap();
+    fs::write(merged.join("new"), b"new\n").unwrap();
+    assert_eq!(
+        fs::read(container_dir.join("upper/etc/hostname")).unwrap(),
+        b"changed\n"
+    );
+    assert_eq!(fs::read(container_dir.join("upper/new")).unwrap(), b"new\n");
+    let layer = store.layer_diff(strip_algorithm(&image.layers[0]));
+    assert_eq!(fs::read(layer.join("etc/hostname")).unwrap(), b"base\n");
+
+    // A second mount returns the same path without stacking another mount.
+    assert_eq!(store.mount("c1", &image).unwrap(), merged);
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let count = mounts
+        .lines()
+        .filter(|l| l.contains(&*merged.to_string_lossy()))
+        .count();
+    assert_eq!(count, 1);
+
+    store.unmount("c1").unwrap();
+    assert!(!store.is_mounted("c1"));
+    assert!(!merged.join("etc").exists());
+    store.unmount("c1").unwrap();
+
+    // A remount shows the changes kept in the upper dir.
+    store.mount("c1", &image).unwrap();
+    assert_eq!(fs::read(merged.join("etc/hostname")).unwrap(), b"changed\n");
+    store.unmount("c1").unwrap();
+}
+
+#[test]
+fn remove_container_fs_keeps_engine_files() {
+    let (dir, store) = store_with(Some("overlay"));
+    let image = store
+        .import(&sample_tarball(dir.path()), None, &|_| {})
+        .unwrap();
+    let _guards = [
+        MountGuard(store.container_dir("kept").join("merged")),
+        MountGuard(store.container_dir("gone").join("merged")),
+    ];
+
+    store.mount("kept", &image).unwrap();
+    let userdata = store.container_dir("kept").join("userdata");
+    fs::create_dir(&userdata).unwrap();
+    fs::write(userdata.join("config.json"), b"{}").unwrap();
+    store.remove_container_fs("kept").unwrap();
+    assert!(!store.is_mounted("kept"));
+    assert!(userdata.join("config.json").exists());
+    for name in ["upper", "work", "merged"] {
+        assert!(
+            !store.container_dir("kept").join(name).exists(),
+            "{name} left behind"
+        );
+    }
+
+    store.mount("gone", &image).unwrap();
+    store.remove_container_fs("gone").unwrap();
+    assert!(!store.container_dir("gone").exists());
+    // Removing again finds nothing to do.
+    store.remove_container_fs("gone").unwrap();
+}
+
+#[test]
+fn copy_driver_copies_once() {
+    let (dir, store) = store_with(Some("vfs"));
+    assert_eq!(store.driver(), Driver::Copy);
+    let image = store
+        .import(&sample_tarball(dir.path()), None, &|_| {})
+        .unwrap();
+    assert!(!store.is_mounted("c1"));
+
+    let merged = store.mount("c1", &image).unwrap();
+    assert!(store.is_mounted("c1"));
+    assert!(!is_mount_point(&merged));
+    assert_eq!(fs::read(merged.join("etc/hostname")).unwrap(), b"base\n");
+    fs::write(merged.join("etc/hostname"), b"changed\n").unwrap();
+
+    // Mounting again keeps the container's changes.
+    store.mount("c1", &image).unwrap();
+    assert_eq!(fs::read(merged.join("etc/hostname")).unwrap(), b"changed\n");
+    store.unmount("c1").unwrap();
+
+    store.remove_container_fs("c1").unwrap();
+    assert!(!store.container_dir("c1").exists());
+}
+
+#[test]
+fn copy_layer_applies_whiteouts_and_opaque_dirs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lower, upper, dest) = (
+        dir.path().join("lower"),
+        dir.path().join("upper"),
+        dir.path().join("dest"),
+    );
+    for path in [&lower, &upper, &dest] {
+        fs::create_dir(path).unwrap();
+    }
+    fs::create_dir(lower.join("opaque")).unwrap();
+    fs::write(lower.join("opaque/old"), b"old").unwrap();
+    fs::write(lower.join("deleted"), b"x").unwrap();
+    fs::write(lower.join("kept"), b"kept").unwrap();
+    fs::write(lower.join("linked"), b"linked").unwrap();
+    fs::hard_link(lower.join("linked"), lower.join("linked2")).unwrap();
+    std::os::unix::fs::symlink("/nowhere", lower.join("dangling")).unwrap();
+
+    fs::create_dir(upper.join("opaque")).unwrap();
+    fs::write(upper.join("opaque/new"), b"new").unwrap();
+    crate::xattr::set(
+        &upper.join("opaque"),
+        std::ffi::OsStr::new(crate::unpack::OVERLAY_OPAQUE_XATTR),
+        b"y",
+    )
+    .unwrap();
+    mknod(
+        &upper.join("deleted"),
+        SFlag::S_IFCHR,
+        Mode::empty(),
+        makedev(0, 0),
+    )
+    .unwrap();
+
+    copy_layer(&lower, &dest).unwrap();
+    copy_layer(&upper, &dest).unwrap();
+
+    assert!(!dest.join("deleted").exists());
+    assert!(!dest.join("opaque/old").exists());
+    assert_eq!(fs::read(dest.join("opaque/new")).unwrap(), b"new");
+    assert_eq!(fs::read(dest.join("kept")).unwrap(), b"kept");
+    assert_eq!(
+        fs::read_link(dest.join("dangling")).unwrap(),
+        Path::new("/nowhere")
+    );
+    let linked = fs::metadata(dest.join("linked")).unwrap();
+    assert_eq!(
+        linked.ino(),
+        fs::metadata(dest.join("linked2")).unwrap().ino()
+    );
+    let opaque = crate::xattr::get(
+        &dest.join("opaque"),
+        std::ffi::OsStr::new(crate::unpack::OVERLAY_OPAQUE_XATTR),
+    );
+    assert_eq!(opaque.unwrap(), None, "overlay xattrs are not copied");
+    assert!(
+        !fs::symlink_metadata(dest.join("deleted")).is_ok_and(|m| m.file_type().is_char_device())
+    );
+}
+
+#[test]
+fn mount_rejects_path_like_container_ids() {
+    let (dir, store) = store_with(Some("overlay"));
+    let image = store
+        .import(&sample_tarball(dir.path()), None, &|_| {})
+        .unwrap();
+    for id in ["", ".", "..", "a/b"] {
+        match store.mount(id, &image) {
+            Err(StorageError::InvalidContainerId { container_id }) => assert_eq!(container_id, id),
+            other => panic!("{id:?}: expected InvalidContainerId, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn mount_reports_missing_layer() {
+    let (dir, store) = store_with(Some("overlay"));
+    let image = store
+        .import(&sample_tarball(dir.path()), None, &|_| {})
+        .unwrap();
+    let chain_hex = strip_algorithm(&image.layers[0]).to_string();
+    fs::remove_dir_all(store.layers_dir().join(&chain_hex)).unwrap();
+
+    match store.mount("c1", &image) {
+        Err(StorageError::MissingLayer {
+            image_id, chain_id, ..
+        }) => {
+            assert_eq!(image_id, image.id);
+            assert_eq!(chain_id, format!("sha256:{chain_hex}"));
+        }
+        other => panic!("expected MissingLayer, got {other:?}"),
+    }
+}
+
+#[test]
+fn overlay_options_limit_is_enforced() {
+    let (dir, store) = store_with(Some("overlay"));
+    let image = store
+        .import(&sample_tarball(dir.path()), None, &|_| {})
+        .unwrap();
+    let lower: Vec<PathBuf> = (0..100)
+        .map(|_| store.layer_diff(strip_algorithm(&image.layers[0])))
+        .collect();
+
+    let err = mount_overlay(&store, "c1", &store.container_dir("c1"), &lower).unwrap_err();
+
+    match err {
+        StorageError::OverlayOptionsTooLong {
+            layers, len, max, ..
+        } => {
+            assert_eq!(layers, 100);
+            assert!(len > max);
+            assert_eq!(max, 4095);
+        }
+        other => panic!("expected OverlayOptionsTooLong, got {other:?}"),
+    }
+}
+
+#[test]
+fn mountinfo_escapes_are_decoded() {
+    assert_eq!(unescape_mountinfo(br"/a\040b\011c\134d"), b"/a b\tc\\d");
+    assert_eq!(unescape_mountinfo(br"/plain\0"), b"/plain\\0");
+}
