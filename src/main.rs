@@ -1,1 +1,45 @@
-fn main() {}
+//! `berth`: the command-line interface of the berth container engine.
+#![deny(unsafe_code)]
+
+mod cli;
+mod commands;
+mod format;
+mod terminal;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Podman's exit code for errors of the engine itself.
+const ENGINE_ERROR: u8 = 125;
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let is_error = error.use_stderr();
+            let _ = error.print();
+            // Bad flags are engine errors (125) in Podman, not clap's 2.
+            return if is_error { ExitCode::from(ENGINE_ERROR) } else { ExitCode::SUCCESS };
+        }
+    };
+    init_logging(&cli.global.log_level);
+
+    match commands::dispatch(cli) {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(error) => {
+            eprintln!("Error: {error}");
+            ExitCode::from(error.exit_code().clamp(0, 255) as u8)
+        }
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

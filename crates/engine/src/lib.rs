@@ -121,6 +121,11 @@ impl Engine {
     }
 }
 
+/// Parses a signal as users write it (`TERM`, `SIGKILL`, `9`, `RTMIN+3`).
+pub fn parse_signal(signal: &str) -> Result<i32> {
+    Ok(berth_oci::signal::parse(signal)?)
+}
+
 fn canonical(path: &Path) -> Result<PathBuf> {
     path.canonicalize().map_err(|e| EngineError::io("resolve path", path, e))
 }

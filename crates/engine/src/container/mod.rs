@@ -1,5 +1,6 @@
 //! Containers: the persisted model and one lifecycle verb per file.
 
+mod attach;
 mod cleanup;
 mod create;
 mod init;
@@ -22,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 pub use create::{CreateOptions, MountRequest};
 pub use inspect::ContainerInspect;
-pub use list::{ContainerSummary, ListOptions};
+pub use list::{human_duration, ContainerSummary, ListOptions};
 pub use logs::{LogLine, LogOptions};
 pub use remove::RemoveOptions;
 

@@ -1,0 +1,148 @@
+//! One function per command; each returns the process exit code.
+mod containers;
+mod images;
+mod run;
+mod system;
+
+use std::fmt;
+
+use berth_engine::{Engine, EngineError, EngineOptions};
+
+use crate::cli::{Cli, Command, ContainerCommand, ContainerGroupCommand, GlobalOptions, ImageCommand};
+use crate::format::FormatError;
+
+/// An error of a command, with the exit code it maps to.
+#[derive(Debug)]
+pub enum CliError {
+    Engine(EngineError),
+    Format(FormatError),
+    /// Bad use of the command line that clap cannot catch.
+    Usage(String),
+    Io(std::io::Error),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Engine(e) => e.exit_code(),
+            _ => 125,
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Engine(e) => write!(f, "{e}"),
+            CliError::Format(e) => write!(f, "{e}"),
+            CliError::Usage(message) => write!(f, "{message}"),
+            CliError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<EngineError> for CliError {
+    fn from(e: EngineError) -> Self {
+        CliError::Engine(e)
+    }
+}
+
+impl From<FormatError> for CliError {
+    fn from(e: FormatError) -> Self {
+        CliError::Format(e)
+    }
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> Self {
+        CliError::Io(e)
+    }
+}
+
+pub type CliResult = Result<i32, CliError>;
+
+pub fn dispatch(cli: Cli) -> CliResult {
+    let global = cli.global;
+    match cli.command {
+        Command::Container(command) => container_command(&global, command),
+        Command::ContainerGroup(ContainerGroupCommand::Verb(command)) => container_command(&global, command),
+        Command::ContainerGroup(ContainerGroupCommand::Cleanup { containers }) => {
+            containers::cleanup(&open(&global)?, &containers)
+        }
+        Command::Image(command) => image_command(&global, command),
+        Command::Import(args) => images::import(&open(&global)?, &args),
+        Command::Images(args) => images::list(&open(&global)?, &args),
+        Command::Rmi(args) => images::remove(&open(&global)?, &args),
+        Command::Tag(args) => images::tag(&open(&global)?, &args),
+        Command::Info(args) => system::info(&open(&global)?, &args),
+        Command::Version(args) => system::version(&args),
+        Command::Completion { shell } => system::completion(shell),
+    }
+}
+
+fn container_command(global: &GlobalOptions, command: ContainerCommand) -> CliResult {
+    let engine = open(global)?;
+    match command {
+        ContainerCommand::Create(args) => run::create(&engine, &args),
+        ContainerCommand::Run(args) => run::run(&engine, global, &args),
+        ContainerCommand::Start(args) => run::start(&engine, global, &args),
+        ContainerCommand::Attach(args) => run::attach(&engine, global, &args),
+        ContainerCommand::Ps(args) => containers::ps(&engine, &args),
+        ContainerCommand::Inspect(args) => containers::inspect(&engine, &args),
+        ContainerCommand::Logs(args) => containers::logs(&engine, &args),
+        ContainerCommand::Wait(args) => containers::wait(&engine, &args),
+        ContainerCommand::Stop(args) => containers::stop(&engine, &args),
+        ContainerCommand::Kill(args) => containers::kill(&engine, &args),
+        ContainerCommand::Rm(args) => containers::remove(&engine, &args),
+        ContainerCommand::Rename { container, new_name } => {
+            engine.rename(&container, &new_name)?;
+            Ok(0)
+        }
+    }
+}
+
+fn image_command(global: &GlobalOptions, command: ImageCommand) -> CliResult {
+    let engine = open(global)?;
+    match command {
+        ImageCommand::Images(args) => images::list(&engine, &args),
+        ImageCommand::Inspect(args) => images::inspect(&engine, &args.images, args.format.as_deref()),
+        ImageCommand::Import(args) => images::import(&engine, &args),
+        ImageCommand::Rm(args) => images::remove(&engine, &args),
+        ImageCommand::Tag(args) => images::tag(&engine, &args),
+    }
+}
+
+pub fn open(global: &GlobalOptions) -> Result<Engine, CliError> {
+    Ok(Engine::open(engine_options(global))?)
+}
+
+pub fn engine_options(global: &GlobalOptions) -> EngineOptions {
+    EngineOptions {
+        root: global.root.clone(),
+        runroot: global.runroot.clone(),
+        runtime: global.runtime.clone(),
+        conmon: global.conmon.clone(),
+        cleanup_program: std::env::current_exe().ok(),
+        debug: matches!(global.log_level.as_str(), "debug" | "trace"),
+    }
+}
+
+/// Runs `action` on each name, printing the name on success as Podman does;
+/// the first error is returned after every name was tried.
+pub fn for_each_name(names: &[String], mut action: impl FnMut(&str) -> Result<(), EngineError>) -> CliResult {
+    let mut failure: Option<EngineError> = None;
+    for name in names {
+        match action(name) {
+            Ok(()) => println!("{name}"),
+            Err(error) => {
+                if let Some(previous) = failure.replace(error) {
+                    eprintln!("Error: {previous}");
+                }
+            }
+        }
+    }
+    match failure {
+        Some(error) => Err(error.into()),
+        None => Ok(0),
+    }
+}

@@ -1,0 +1,90 @@
+//! `info`, `version`, `completion`.
+use clap::CommandFactory;
+use serde_json::{json, Value};
+
+use super::containers::print_inspect;
+use super::CliResult;
+use crate::cli::{Cli, FormatArgs};
+use crate::format;
+
+pub fn info(engine: &berth_engine::Engine, args: &FormatArgs) -> CliResult {
+    let info = engine.info()?;
+    let value = json!({
+        "host": {
+            "hostname": info.hostname,
+            "kernel": info.kernel,
+            "cgroupVersion": info.cgroup_version,
+            "cgroupManager": info.cgroup_manager,
+            "ociRuntime": { "name": info.oci_runtime, "path": info.oci_runtime_path, "version": info.oci_runtime_version },
+            "conmon": { "path": info.conmon_path, "version": info.conmon_version },
+        },
+        "store": {
+            "graphRoot": info.root,
+            "runRoot": info.run_root,
+            "graphDriverName": info.graph_driver_name,
+            "graphDriverNote": info.graph_driver_note,
+            "containerStore": { "number": info.containers },
+            "imageStore": { "number": info.images },
+        },
+        "version": { "Version": info.version },
+    });
+    match args.format.as_deref() {
+        Some("json") => print!("{}", format::to_json(&value, format::JsonStyle::Inspect)),
+        Some(template) => print!("{}", format::render(template, &value)?),
+        None => print!("{}", yaml_like(&value, 0)),
+    }
+    Ok(0)
+}
+
+/// Prints nested objects as indented `key: value` lines, the shape of
+/// Podman's default (YAML) `info` output.
+fn yaml_like(value: &Value, depth: usize) -> String {
+    let mut out = String::new();
+    if let Value::Object(map) = value {
+        for (key, item) in map {
+            let indent = "  ".repeat(depth);
+            match item {
+                Value::Object(_) => {
+                    out.push_str(&format!("{indent}{key}:\n"));
+                    out.push_str(&yaml_like(item, depth + 1));
+                }
+                Value::String(s) if s.is_empty() => out.push_str(&format!("{indent}{key}: \"\"\n")),
+                Value::String(s) => out.push_str(&format!("{indent}{key}: {s}\n")),
+                other => out.push_str(&format!("{indent}{key}: {other}\n")),
+            }
+        }
+    }
+    out
+}
+
+pub fn version(args: &FormatArgs) -> CliResult {
+    let value = json!({
+        "Client": {
+            "Version": env!("CARGO_PKG_VERSION"),
+            "OsArch": format!("{}/{}", std::env::consts::OS, go_arch()),
+        }
+    });
+    match args.format.as_deref() {
+        None => {
+            println!("Version:      {}", env!("CARGO_PKG_VERSION"));
+            println!("OS/Arch:      {}/{}", std::env::consts::OS, go_arch());
+        }
+        Some("json") => print_inspect(&[value], None)?,
+        Some(template) => print!("{}", format::render(template, &value)?),
+    }
+    Ok(0)
+}
+
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+pub fn completion(shell: clap_complete::Shell) -> CliResult {
+    let mut command = Cli::command();
+    clap_complete::generate(shell, &mut command, "berth", &mut std::io::stdout());
+    Ok(0)
+}
