@@ -49,8 +49,8 @@ fn mode_of(hierarchies: &[Hierarchy]) -> CgroupMode {
     }
 }
 
-/// The cgroup hierarchies mounted in this mount namespace, from
-/// `/proc/self/mountinfo`; empty when it cannot be read.
+/// Lists the cgroup hierarchies mounted in this mount namespace, from
+/// `/proc/self/mountinfo`. The list is empty when that file cannot be read.
 pub fn hierarchies() -> Vec<Hierarchy> {
     match std::fs::read_to_string("/proc/self/mountinfo") {
         Ok(mountinfo) => parse_mountinfo(&mountinfo),
@@ -141,7 +141,7 @@ fn check_hybrid_controllers(runtime_name: &str, controllers: &str) -> Result<()>
     })
 }
 
-/// The directories of `path` in every hierarchy.
+/// Returns the directories of `path` in every hierarchy.
 fn cgroup_dirs(path: &str) -> Vec<PathBuf> {
     let relative = path.trim_start_matches('/');
     hierarchies()
@@ -217,9 +217,9 @@ fn join_cgroup(mount_point: &Path, dir: &Path, pid: i32, is_cpuset: bool) -> std
     std::fs::write(dir.join("cgroup.procs"), pid.to_string())
 }
 
-/// A new v1 cpuset cgroup has empty `cpuset.cpus` and `cpuset.mems`, and
-/// no process can join it until both are set; each new level copies them
-/// from its parent.
+/// Creates the cpuset cgroups along `dir`. A new v1 cpuset cgroup has empty
+/// `cpuset.cpus` and `cpuset.mems`, and no process can join it until both
+/// are set, so each new level copies them from its parent.
 fn create_cpuset_dirs(mount_point: &Path, dir: &Path) -> std::io::Result<()> {
     let Ok(relative) = dir.strip_prefix(mount_point) else {
         return std::fs::create_dir_all(dir);

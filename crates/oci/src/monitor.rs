@@ -182,24 +182,26 @@ impl Monitor {
         }
         let mut start_pipe = std::fs::File::from(start_write);
         if let Err(error) = start_pipe.write_all(&[0]) {
-            // conmon exited already; its status and stderr below say why.
+            // conmon exited already. Its exit status and stderr, checked
+            // below, explain why.
             tracing::debug!(container_id = id, %error, "cannot write the start byte to conmon");
         }
         drop(start_pipe);
 
         let status = wait_until(&mut child, deadline);
+        if status.is_none() {
+            // Killed before joining the stderr reader, which only returns
+            // once conmon closes its stderr.
+            kill_child(&mut child);
+        }
         let stderr = stderr_reader
             .and_then(|reader| reader.join().ok())
             .unwrap_or_default();
-        let status = match status {
-            Some(status) => status,
-            None => {
-                kill_child(&mut child);
-                return Err(OciError::MonitorTimedOut {
-                    id: id.to_string(),
-                    seconds: request.timeout.as_secs(),
-                });
-            }
+        let Some(status) = status else {
+            return Err(OciError::MonitorTimedOut {
+                id: id.to_string(),
+                seconds: request.timeout.as_secs(),
+            });
         };
         if !status.success() {
             return Err(OciError::MonitorFailed {
@@ -237,8 +239,8 @@ impl Monitor {
         Ok(Created { pid, monitor_pid })
     }
 
-    /// The error for a create that conmon reported as failed: the
-    /// runtime's message from the sync pipe, else from the runtime's log.
+    /// Builds the error for a create that conmon reported as failed. The
+    /// runtime's message comes from the sync pipe, else from its log file.
     fn create_failed(&self, request: &CreateRequest<'_>, sync_text: &str) -> OciError {
         let mut message = runtime_message(sync_text);
         if message.is_empty() {
@@ -381,4 +383,124 @@ fn is_executable_file(path: &Path) -> bool {
     std::fs::metadata(path)
         .map(|metadata| metadata.is_file() && metadata.permissions().mode() & 0o111 != 0)
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime() -> Runtime {
+        Runtime {
+            name: "crun".to_string(),
+            path: PathBuf::from("/usr/bin/crun"),
+            state_root: PathBuf::from("/run/berth/runtime/crun"),
+        }
+    }
+
+    fn request<'a>(runtime: &'a Runtime, exit_command: &'a [String]) -> CreateRequest<'a> {
+        CreateRequest {
+            container_id: "abc",
+            container_name: "web",
+            runtime,
+            bundle: Path::new("/var/lib/berth/containers/abc/userdata"),
+            pid_file: Path::new("/run/berth/pids/abc.pid"),
+            log_path: Path::new("/var/lib/berth/containers/abc/ctr.log"),
+            log_size_max: None,
+            exit_dir: Path::new("/run/berth/exits"),
+            persist_dir: Path::new("/run/berth/persist/abc"),
+            conmon_pid_file: Path::new("/run/berth/pids/abc.conmon.pid"),
+            exit_command,
+            terminal: false,
+            stdin: false,
+            monitor_cgroup: None,
+            timeout: Duration::from_secs(5),
+            debug: false,
+        }
+    }
+
+    #[test]
+    fn conmon_args_follow_podman_order() {
+        let runtime = runtime();
+        let exit_command = [
+            "/usr/bin/berth".to_string(),
+            "container".to_string(),
+            "cleanup".to_string(),
+            "abc".to_string(),
+        ];
+        let args = conmon_args(&request(&runtime, &exit_command));
+        let expected = [
+            "--api-version",
+            "1",
+            "-c",
+            "abc",
+            "-u",
+            "abc",
+            "-r",
+            "/usr/bin/crun",
+            "-b",
+            "/var/lib/berth/containers/abc/userdata",
+            "-p",
+            "/run/berth/pids/abc.pid",
+            "-n",
+            "web",
+            "--exit-dir",
+            "/run/berth/exits",
+            "--persist-dir",
+            "/run/berth/persist/abc",
+            "--full-attach",
+            "-l",
+            "k8s-file:/var/lib/berth/containers/abc/ctr.log",
+            "--log-level",
+            "warning",
+            "--conmon-pidfile",
+            "/run/berth/pids/abc.conmon.pid",
+            "--socket-dir-path",
+            "/var/lib/berth/containers/abc/userdata",
+            "--runtime-arg",
+            "--root",
+            "--runtime-arg",
+            "/run/berth/runtime/crun",
+            "--exit-command",
+            "/usr/bin/berth",
+            "--exit-command-arg",
+            "container",
+            "--exit-command-arg",
+            "cleanup",
+            "--exit-command-arg",
+            "abc",
+        ];
+        assert_eq!(args, expected);
+    }
+
+    #[test]
+    fn conmon_args_add_optional_flags() {
+        let runtime = runtime();
+        let mut request = request(&runtime, &[]);
+        request.terminal = true;
+        request.stdin = true;
+        request.log_size_max = Some(1024);
+        request.debug = true;
+        let args = conmon_args(&request);
+        let joined = args.join(" ");
+        assert!(joined.contains("--log-level debug"), "{joined}");
+        assert!(joined.contains("--log-size-max 1024 -t -i"), "{joined}");
+        assert!(
+            joined.ends_with(
+                "--runtime-arg --root --runtime-arg /run/berth/runtime/crun \
+                 --runtime-arg --log-format=json --runtime-arg --log-level=debug \
+                 --runtime-arg --log=/var/lib/berth/containers/abc/userdata/oci-log"
+            ),
+            "{joined}"
+        );
+        assert!(!joined.contains("--exit-command"), "{joined}");
+    }
+
+    #[test]
+    fn missing_monitor_path_rejected() {
+        let error = Monitor::find(Some(Path::new("/nonexistent/conmon"))).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "conmon not found at /nonexistent/conmon: install it with `apt-get install conmon` or set --conmon PATH"
+        );
+    }
 }

@@ -248,11 +248,11 @@ fn is_executable_file(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
-/// Whether the runtime's stderr says it does not know the container. runc
-/// 1.1 says `container does not exist`; crun 1.8 names the missing state
+/// Checks whether the runtime's stderr reports an unknown container. runc
+/// 1.1 prints `container does not exist`. crun 1.8 names the missing state
 /// dir: ``error opening file `ROOT/ID/status`: No such file or directory``
-/// (state) or `cannot open directory 'ROOT/ID': No such file or directory`
-/// (delete).
+/// (state, start) or `cannot open directory 'ROOT/ID': No such file or
+/// directory` (delete).
 fn reports_missing_container(stderr: &str, container_state_dir: &Path) -> bool {
     if stderr.contains("does not exist") || stderr.contains("not exist") {
         return true;
@@ -260,6 +260,32 @@ fn reports_missing_container(stderr: &str, container_state_dir: &Path) -> bool {
     let dir = container_state_dir.to_string_lossy();
     stderr.contains("No such file or directory")
         && (stderr.contains(&format!("`{dir}/status`")) || stderr.contains(&format!("'{dir}'")))
+}
+
+/// Maps a runtime's create error to Podman's exit code for a command that
+/// cannot run: 126 when the runtime reports permission denied, 127 when the
+/// executable is not found. Returns `None` for other errors.
+///
+/// Matches the messages of crun 1.8 (``executable file `X` not found in
+/// $PATH``, `open executable: Permission denied`) and runc 1.1
+/// (`exec: "X": executable file not found in $PATH`, `exec: "X":
+/// permission denied`), case-insensitively. A message must name the
+/// executable (`executable` or `exec: `), so that a missing bind-mount
+/// source is not mistaken for a missing command.
+pub fn command_exit_code(message: &str) -> Option<i32> {
+    let message = message.to_ascii_lowercase();
+    if !message.contains("executable") && !message.contains("exec: ") {
+        return None;
+    }
+    if message.contains("permission denied") {
+        Some(126)
+    } else if message.contains("not found in $path")
+        || message.contains("no such file or directory")
+    {
+        Some(127)
+    } else {
+        None
+    }
 }
 
 /// Extracts the runtime's message from its stderr: crun prints plain text
@@ -308,7 +334,7 @@ fn parse_log_line(line: &str) -> (Option<String>, String) {
     (None, line.to_string())
 }
 
-/// The value of `key=value` or `key="quoted value"` in a logfmt line.
+/// Finds the value of `key=value` or `key="quoted value"` in a logfmt line.
 fn logfmt_value(line: &str, key: &str) -> Option<String> {
     let pattern = format!("{key}=");
     let start = line
@@ -360,6 +386,21 @@ mod tests {
         let dir = Path::new("/run/berth/runtime/crun/abc");
         let other = "open `/etc/foo`: No such file or directory\n";
         assert!(!reports_missing_container(other, dir));
+    }
+
+    #[test]
+    fn command_errors_map_to_podman_exit_codes() {
+        let cases = [
+            ("open executable: Permission denied", Some(126)),
+            ("runc create failed: unable to start container process: exec: \"/x\": permission denied", Some(126)),
+            ("executable file `foo` not found in $PATH: No such file or directory", Some(127)),
+            ("runc create failed: unable to start container process: exec: \"foo\": executable file not found in $PATH", Some(127)),
+            ("cgroups in hybrid mode not supported, drop all controllers from cgroupv2", None),
+            ("open `/srv/data`: No such file or directory", None),
+        ];
+        for (message, expected) in cases {
+            assert_eq!(command_exit_code(message), expected, "{message}");
+        }
     }
 
     #[test]
@@ -427,6 +468,21 @@ mod tests {
                 "{missing:?} gave {error:?}"
             );
         }
+    }
+
+    #[test]
+    fn find_rejects_non_executable_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("crun");
+        std::fs::write(&file, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let path = file.to_string_lossy().into_owned();
+
+        let error = Runtime::find(&path, dir.path()).unwrap_err();
+        assert!(
+            matches!(&error, OciError::RuntimeNotFound { name } if *name == path),
+            "{error:?}"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use berth_oci::spec::{self, SpecOptions};
 use berth_oci::{cgroup, CreateRequest, Monitor, OciError, Runtime};
 
 const BUSYBOX: &str = "/usr/bin/busybox";
-const APPLETS: &[&str] = &["sh", "echo", "cat", "sleep", "true", "ls"];
+const APPLETS: &[&str] = &["sh", "echo", "cat", "sleep", "true", "stty", "tr"];
 
 /// A `Write` whose bytes the test can read after the pump finished.
 #[derive(Clone, Default)]
@@ -87,7 +87,12 @@ impl Fixture {
     }
 
     fn write_spec(&self, args: &[&str]) {
+        self.write_spec_with_terminal(args, false);
+    }
+
+    fn write_spec_with_terminal(&self, args: &[&str], terminal: bool) {
         let options = SpecOptions {
+            terminal,
             rootfs: self.bundle().join("rootfs"),
             args: args.iter().map(|arg| arg.to_string()).collect(),
             env: vec!["PATH=/bin".to_string()],
@@ -102,6 +107,10 @@ impl Fixture {
     }
 
     fn create(&self) -> berth_oci::Result<berth_oci::Created> {
+        self.create_with(false, false)
+    }
+
+    fn create_with(&self, terminal: bool, stdin: bool) -> berth_oci::Result<berth_oci::Created> {
         let exit_command = vec!["/bin/true".to_string()];
         let monitor_cgroup = self.monitor_cgroup();
         let bundle = self.bundle();
@@ -122,8 +131,8 @@ impl Fixture {
             persist_dir: &persist_dir,
             conmon_pid_file: &conmon_pid_file,
             exit_command: &exit_command,
-            terminal: false,
-            stdin: false,
+            terminal,
+            stdin,
             monitor_cgroup: Some(&monitor_cgroup),
             timeout: Duration::from_secs(30),
             debug: false,
@@ -156,8 +165,8 @@ fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-/// Whether a process we did not fork (conmon is double-forked) is gone or
-/// a zombie.
+/// Checks whether a process that is not our child (conmon double-forks) is
+/// gone or a zombie.
 fn process_gone(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
@@ -226,10 +235,10 @@ fn run_exit_code_and_output(runtime_name: &str) {
     assert!(process_gone(created.pid));
 }
 
-fn run_missing_command(runtime_name: &str) -> String {
+fn run_missing_command(runtime_name: &str, command: &str) -> String {
     check_host(runtime_name);
-    let fixture = Fixture::new(runtime_name, "missing");
-    fixture.write_spec(&["no-such-command"]);
+    let fixture = Fixture::new(runtime_name, &format!("missing{}", command.len()));
+    fixture.write_spec(&[command]);
 
     let error = fixture.create().unwrap_err();
     let OciError::RuntimeFailed {
@@ -259,6 +268,40 @@ fn run_missing_command(runtime_name: &str) -> String {
     message.clone()
 }
 
+fn run_not_executable(runtime_name: &str) -> String {
+    check_host(runtime_name);
+    let fixture = Fixture::new(runtime_name, "noexec");
+    let script = fixture.bundle().join("rootfs/bin/script");
+    std::fs::write(&script, "#!/bin/sh\necho hi\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    fixture.write_spec(&["/bin/script"]);
+
+    let error = fixture.create().unwrap_err();
+    let OciError::RuntimeFailed { op, message, .. } = &error else {
+        panic!("expected RuntimeFailed, got {error:?}");
+    };
+    assert_eq!(*op, "create");
+    assert_eq!(fixture.runtime.state(&fixture.id).unwrap(), None);
+    message.clone()
+}
+
+#[test]
+fn crun_not_executable_quotes_runtime() {
+    let message = run_not_executable("crun");
+    assert_eq!(message, "open executable: Permission denied");
+    assert_eq!(berth_oci::runtime::command_exit_code(&message), Some(126));
+}
+
+#[test]
+fn runc_not_executable_quotes_runtime() {
+    let message = run_not_executable("runc");
+    assert_eq!(
+        message,
+        "runc create failed: unable to start container process: exec: \"/bin/script\": permission denied"
+    );
+    assert_eq!(berth_oci::runtime::command_exit_code(&message), Some(126));
+}
+
 #[test]
 fn crun_container_output_and_exit_code() {
     run_exit_code_and_output("crun");
@@ -271,20 +314,36 @@ fn runc_container_output_and_exit_code() {
 
 #[test]
 fn crun_missing_command_quotes_runtime() {
-    let message = run_missing_command("crun");
+    let message = run_missing_command("crun", "no-such-command");
     assert_eq!(
         message,
         "executable file `no-such-command` not found in $PATH: No such file or directory"
     );
+    assert_eq!(berth_oci::runtime::command_exit_code(&message), Some(127));
+
+    let message = run_missing_command("crun", "/bin/no-such-command");
+    assert_eq!(
+        message,
+        "executable file `/bin/no-such-command` not found in $PATH: No such file or directory"
+    );
+    assert_eq!(berth_oci::runtime::command_exit_code(&message), Some(127));
 }
 
 #[test]
 fn runc_missing_command_quotes_runtime() {
-    let message = run_missing_command("runc");
+    let message = run_missing_command("runc", "no-such-command");
     assert_eq!(
         message,
         "runc create failed: unable to start container process: exec: \"no-such-command\": executable file not found in $PATH"
     );
+    assert_eq!(berth_oci::runtime::command_exit_code(&message), Some(127));
+
+    let message = run_missing_command("runc", "/bin/no-such-command");
+    assert_eq!(
+        message,
+        "runc create failed: unable to start container process: exec: \"/bin/no-such-command\": stat /bin/no-such-command: no such file or directory"
+    );
+    assert_eq!(berth_oci::runtime::command_exit_code(&message), Some(127));
 }
 
 #[test]
@@ -303,4 +362,147 @@ fn attach_to_missing_bundle_fails() {
         ),
         "{error:?}"
     );
+}
+
+/// Starts the container with a pump whose output the test can read.
+fn attach_and_start(
+    fixture: &Fixture,
+    stdin: Option<Box<dyn std::io::Read + Send>>,
+) -> (
+    std::thread::JoinHandle<berth_oci::Result<()>>,
+    SharedBuffer,
+    SharedBuffer,
+) {
+    let socket = AttachSocket::connect(&fixture.bundle()).unwrap();
+    let stdout = SharedBuffer::default();
+    let stderr = SharedBuffer::default();
+    let io = AttachIo {
+        stdin,
+        stdout: Box::new(stdout.clone()),
+        stderr: Box::new(stderr.clone()),
+    };
+    let pump = std::thread::spawn(move || socket.pump(io));
+    fixture.runtime.start(&fixture.id).unwrap();
+    (pump, stdout, stderr)
+}
+
+fn run_stdin_forwarded(runtime_name: &str) {
+    check_host(runtime_name);
+    let fixture = Fixture::new(runtime_name, "stdin");
+    fixture.write_spec(&["tr", "a-z", "A-Z"]);
+    let created = fixture.create_with(false, true).unwrap();
+
+    let input: Box<dyn std::io::Read + Send> =
+        Box::new(std::io::Cursor::new(b"hello\nworld\n".to_vec()));
+    let (pump, stdout, stderr) = attach_and_start(&fixture, Some(input));
+    pump.join().unwrap().unwrap();
+
+    assert_eq!(stdout.text(), "HELLO\nWORLD\n");
+    assert_eq!(stderr.text(), "");
+    let exit_file = fixture.path("exits").join(&fixture.id);
+    let exit_code = wait_for("the exit file", || {
+        std::fs::read_to_string(&exit_file)
+            .ok()
+            .filter(|text| !text.is_empty())
+    });
+    assert_eq!(exit_code, "0");
+    wait_for("conmon to exit", || {
+        process_gone(created.monitor_pid).then_some(())
+    });
+}
+
+fn run_terminal_resize(runtime_name: &str) {
+    check_host(runtime_name);
+    let fixture = Fixture::new(runtime_name, "tty");
+    fixture.write_spec_with_terminal(&["sh", "-c", "sleep 1; stty size"], true);
+    let created = fixture.create_with(true, false).unwrap();
+
+    let (pump, stdout, _stderr) = attach_and_start(&fixture, None);
+    berth_oci::attach::resize(&fixture.bundle(), 30, 100).unwrap();
+    pump.join().unwrap().unwrap();
+
+    assert_eq!(stdout.text(), "30 100\r\n");
+    wait_for("conmon to exit", || {
+        process_gone(created.monitor_pid).then_some(())
+    });
+    let error = berth_oci::attach::resize(&fixture.bundle(), 30, 100).unwrap_err();
+    assert!(
+        error.to_string().contains("No such device or address"),
+        "{error}"
+    );
+}
+
+fn run_pause_resume_kill(runtime_name: &str) {
+    check_host(runtime_name);
+    let fixture = Fixture::new(runtime_name, "signals");
+    fixture.write_spec(&["sleep", "60"]);
+    let created = fixture.create().unwrap();
+    fixture.runtime.start(&fixture.id).unwrap();
+    assert_eq!(
+        fixture.runtime.state(&fixture.id).unwrap().unwrap().status,
+        "running"
+    );
+
+    fixture.runtime.pause(&fixture.id).unwrap();
+    assert_eq!(
+        fixture.runtime.state(&fixture.id).unwrap().unwrap().status,
+        "paused"
+    );
+    fixture.runtime.resume(&fixture.id).unwrap();
+    assert_eq!(
+        fixture.runtime.state(&fixture.id).unwrap().unwrap().status,
+        "running"
+    );
+
+    let sigkill = berth_oci::signal::parse("KILL").unwrap();
+    fixture.runtime.kill(&fixture.id, sigkill, true).unwrap();
+    let exit_file = fixture.path("exits").join(&fixture.id);
+    let exit_code = wait_for("the exit file", || {
+        std::fs::read_to_string(&exit_file)
+            .ok()
+            .filter(|text| !text.is_empty())
+    });
+    assert_eq!(exit_code, "137");
+    wait_for("conmon to exit", || {
+        process_gone(created.monitor_pid).then_some(())
+    });
+
+    fixture.runtime.delete(&fixture.id, false).unwrap();
+    fixture.runtime.delete(&fixture.id, false).unwrap();
+    let error = fixture.runtime.start(&fixture.id).unwrap_err();
+    let OciError::RuntimeFailed { op, message, .. } = &error else {
+        panic!("expected RuntimeFailed, got {error:?}");
+    };
+    assert_eq!(*op, "start");
+    assert!(!message.is_empty());
+}
+
+#[test]
+fn crun_stdin_forwarded_until_eof() {
+    run_stdin_forwarded("crun");
+}
+
+#[test]
+fn runc_stdin_forwarded_until_eof() {
+    run_stdin_forwarded("runc");
+}
+
+#[test]
+fn crun_terminal_resized_through_ctl() {
+    run_terminal_resize("crun");
+}
+
+#[test]
+fn runc_terminal_resized_through_ctl() {
+    run_terminal_resize("runc");
+}
+
+#[test]
+fn crun_pause_resume_and_kill() {
+    run_pause_resume_kill("crun");
+}
+
+#[test]
+fn runc_pause_resume_and_kill() {
+    run_pause_resume_kill("runc");
 }

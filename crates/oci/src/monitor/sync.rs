@@ -14,11 +14,12 @@ pub(super) struct SyncMessage {
     pub message: Option<String>,
 }
 
-/// What reading the sync pipe ended with.
+/// Result of reading the sync pipe.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum SyncOutcome {
     Message(SyncMessage),
-    /// conmon closed the pipe without a complete message; holds what it sent.
+    /// conmon closed the pipe without a complete message. The text is
+    /// whatever it sent before closing.
     Closed(String),
     TimedOut,
 }

@@ -101,9 +101,9 @@ pub(crate) const DEFAULT_NOFILE: u64 = 1_048_576;
 /// Podman's default `RLIMIT_NPROC` (soft and hard).
 pub(crate) const DEFAULT_NPROC: u64 = 4_194_304;
 
-/// The capabilities the running kernel knows, from
-/// `/proc/sys/kernel/cap_last_cap`; all of [`ALL_CAPABILITIES`] when that
-/// file cannot be read.
+/// Lists the capabilities of the running kernel, up to
+/// `/proc/sys/kernel/cap_last_cap`, or all of [`ALL_CAPABILITIES`] when
+/// that file cannot be read.
 pub(crate) fn kernel_capabilities() -> Vec<&'static str> {
     let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
@@ -125,10 +125,11 @@ fn normalize_capability(name: &str) -> Result<String> {
     }
 }
 
-/// The container's capabilities (names without `CAP_`, in kernel order):
-/// Podman's default set, or every capability when `privileged` or when
-/// `cap_add` has `ALL`; then `cap_drop` (`ALL` empties the set) and then
-/// `cap_add`, so a capability both dropped and added is kept.
+/// Resolves the container's capabilities (names without `CAP_`, in kernel
+/// order). The base is Podman's default set, or every capability when
+/// `privileged` or when `cap_add` contains `ALL`. Then `cap_drop` applies
+/// (`ALL` empties the set) and then `cap_add`, so a capability both dropped
+/// and added is kept.
 pub(crate) fn resolve_capabilities(
     privileged: bool,
     cap_add: &[String],
@@ -244,7 +245,7 @@ pub(crate) fn default_mounts(shm_size: u64, privileged: bool) -> Result<Vec<Moun
     ])
 }
 
-/// One entry of the device cgroup rules.
+/// Builds one entry of the device cgroup rules.
 fn device_rule(
     allow: bool,
     typ: Option<LinuxDeviceType>,

@@ -116,7 +116,7 @@ pub fn generate(options: &SpecOptions) -> Result<Spec> {
     let capability_names =
         defaults::resolve_capabilities(options.privileged, &options.cap_add, &options.cap_drop)?;
 
-    let spec = SpecBuilder::default()
+    let mut spec = SpecBuilder::default()
         .version(OCI_VERSION)
         .root(
             RootBuilder::default()
@@ -136,6 +136,11 @@ pub fn generate(options: &SpecOptions) -> Result<Spec> {
                 .collect::<HashMap<_, _>>(),
         )
         .build()?;
+    if options.hostname.is_empty() {
+        // The runtime then keeps the hostname it inherits in the new UTS
+        // namespace instead of setting an empty one.
+        spec.set_hostname(None);
+    }
     Ok(spec)
 }
 
@@ -192,8 +197,8 @@ fn build_process(
         .build()?)
 }
 
-/// The default mounts, then the user's; a user mount replaces a default
-/// mount at the same destination.
+/// Lists the default mounts, then the user's. A user mount replaces a
+/// default mount at the same destination.
 fn build_mounts(options: &SpecOptions) -> Result<Vec<Mount>> {
     let mut user_mounts = Vec::new();
     if let Some(init_path) = &options.init_path {
@@ -338,7 +343,14 @@ fn build_linux(
                     .collect::<Vec<_>>(),
             );
     }
-    Ok(linux.build()?)
+    let mut linux = linux.build()?;
+    if options.privileged {
+        // oci-spec's builder starts from its own default masked and
+        // read-only lists.
+        linux.set_masked_paths(None);
+        linux.set_readonly_paths(None);
+    }
+    Ok(linux)
 }
 
 /// Writes `bundle/config.json`.
@@ -362,3 +374,6 @@ pub fn write_config(bundle: &Path, spec: &Spec) -> Result<()> {
     tracing::debug!(path = %path.display(), "wrote runtime spec");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -136,8 +136,8 @@ pub(crate) fn host_arch() -> (&'static str, &'static str) {
     }
 }
 
-/// The running kernel's `(major, minor)` from uname; `(0, 0)` when unknown,
-/// so rules with a minimum kernel are left out.
+/// Reads the running kernel's `(major, minor)` from uname. It is `(0, 0)`
+/// when unknown, so rules with a minimum kernel are left out.
 pub(crate) fn kernel_version() -> (u32, u32) {
     nix::sys::utsname::uname()
         .ok()
@@ -241,10 +241,10 @@ pub(crate) fn convert(text: &str, origin: &Path, target: &Target<'_>) -> Result<
     Ok(builder.build()?)
 }
 
-/// Applies containers/common's rules: every included capability must be
-/// present, the host arch must be among the included arches, the kernel
-/// must be at least the minimum; any excluded capability or arch rules the
-/// entry out.
+/// Checks a rule against `target` the way containers/common does. Every
+/// included capability must be present, the host arch must be among the
+/// included arches, and the kernel must be at least the minimum. Any
+/// excluded capability or arch rules the entry out.
 fn applies(rule: &Syscall, target: &Target<'_>) -> bool {
     let includes = &rule.includes;
     if !includes.caps.iter().all(|cap| target.has_capability(cap)) {
