@@ -316,7 +316,7 @@ fn targets(engine: &Engine, names: &[String], all: bool, running_only: bool) -> 
             all: !running_only,
             filters: Vec::new(),
         })?;
-        return Ok(rows.into_iter().map(|r| r.id[..12].to_string()).collect());
+        return Ok(rows.into_iter().map(|r| r.id).collect());
     }
     if names.is_empty() {
         return Err(CliError::Usage("give at least one container name or id, or --all".into()));

@@ -104,3 +104,40 @@ mod tests {
         child.wait().unwrap();
     }
 }
+
+/// Waits until `path` exists with content (conmon's exit file), watching
+/// its directory with inotify; `false` when `timeout` passed first.
+pub(crate) fn wait_for_file(path: &std::path::Path, timeout: Duration) -> bool {
+    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+
+    let has_content = || std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+    let Some(dir) = path.parent() else {
+        return has_content();
+    };
+    // The watch is set before the first check, so a write between the two
+    // is not missed.
+    let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok();
+    if let Some(inotify) = &inotify {
+        let _ = inotify.add_watch(dir, AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_MODIFY);
+    }
+    let deadline = Instant::now() + timeout;
+    loop {
+        if has_content() {
+            return true;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        match &inotify {
+            Some(inotify) => {
+                let millis = left.as_millis().min(i32::MAX as u128) as i32;
+                let mut fds = [PollFd::new(inotify.as_fd(), PollFlags::POLLIN)];
+                let _ = poll(&mut fds, PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX));
+                let _ = inotify.read_events();
+            }
+            // Without inotify (limit of watches reached), check again soon.
+            None => std::thread::sleep(left.min(Duration::from_millis(10))),
+        }
+    }
+}

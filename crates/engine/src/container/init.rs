@@ -255,7 +255,10 @@ pub(crate) fn classify_runtime_error(error: EngineError, name: &str) -> EngineEr
             name: name.to_string(),
             message,
         }
-    } else if lower.contains("permission denied") || lower.contains("is a directory") {
+    } else if lower.contains("permission denied")
+        || lower.contains("operation not permitted")
+        || lower.contains("is a directory")
+    {
         EngineError::CommandNotExecutable {
             name: name.to_string(),
             message,

@@ -5,7 +5,7 @@ use tracing::{debug, warn};
 
 use super::start::invalid_state;
 use super::{Container, ContainerStatus};
-use crate::process::ProcessHandle;
+use crate::process::{self, ProcessHandle};
 use crate::{Engine, EngineError, Result};
 
 /// Bound on the wait for a container after SIGKILL, and for conmon to write
@@ -41,7 +41,6 @@ impl Engine {
 
         let timeout = Duration::from_secs(timeout.unwrap_or(container.config.stop_timeout).into());
         let process = ProcessHandle::open(container.state.pid, container.state.pid_start_time);
-        let monitor = ProcessHandle::open(container.state.monitor_pid, container.state.monitor_start_time);
 
         if let Some(process) = &process {
             if !timeout.is_zero() {
@@ -61,10 +60,12 @@ impl Engine {
                 }
             }
         }
-        if let Some(monitor) = monitor {
-            if !monitor.wait_exit(Some(KILL_GRACE)) {
-                warn!(container_id = %container.id, "conmon did not exit after the container stopped");
-            }
+        // conmon writes the exit file right after the container dies. Its
+        // own exit comes later, after the exit command, which waits for
+        // this process's lock, so waiting for conmon here would deadlock.
+        let exit_file = self.paths(&container.id).exit_file;
+        if !process::wait_for_file(&exit_file, KILL_GRACE) {
+            warn!(container_id = %container.id, "conmon wrote no exit file after the container stopped");
         }
 
         self.sync(container)?;
