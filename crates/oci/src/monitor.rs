@@ -215,10 +215,11 @@ impl Monitor {
         let message = match outcome {
             SyncOutcome::Message(message) => message,
             SyncOutcome::TimedOut => {
+                kill_monitor(request.conmon_pid_file);
                 return Err(OciError::MonitorTimedOut {
                     id: id.to_string(),
                     seconds: request.timeout.as_secs(),
-                })
+                });
             }
             SyncOutcome::Closed(text) => {
                 return Err(self.create_failed(request, text.trim()));
@@ -362,6 +363,23 @@ fn kill_child(child: &mut Child) {
         tracing::warn!(pid = child.id(), %error, "cannot kill conmon after the timeout");
     }
     let _ = child.wait();
+}
+
+/// Kills the conmon that stayed behind after a handshake timed out, so it
+/// does not wait forever on a hung runtime. Best effort: the container is
+/// deleted with `--force` afterwards either way.
+fn kill_monitor(conmon_pid_file: &Path) {
+    let pid = match read_pid_file(conmon_pid_file) {
+        Ok(pid) => pid,
+        Err(error) => {
+            tracing::warn!(%error, "cannot find conmon to kill after the timeout");
+            return;
+        }
+    };
+    let signal = nix::sys::signal::Signal::SIGKILL;
+    if let Err(errno) = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal) {
+        tracing::warn!(pid, %errno, "cannot kill conmon after the timeout");
+    }
 }
 
 fn read_pid_file(path: &Path) -> Result<i32> {

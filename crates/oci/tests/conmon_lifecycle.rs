@@ -506,3 +506,79 @@ fn crun_pause_resume_and_kill() {
 fn runc_pause_resume_and_kill() {
     run_pause_resume_kill("runc");
 }
+
+#[test]
+fn hung_runtime_times_out_and_conmon_killed() {
+    let fixture = Fixture::new("crun", "timeout");
+    fixture.write_spec(&["true"]);
+
+    // A runtime whose `create` hangs; every other verb succeeds.
+    let script = fixture.path("hung-runtime");
+    let sleeper_pid_file = fixture.path("sleeper.pid");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ncase \"$*\" in *create*) echo $$ > {}; exec sleep 30;; esac\nexit 0\n",
+            sleeper_pid_file.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let runtime = Runtime::find(script.to_str().unwrap(), &fixture.path("runtime")).unwrap();
+
+    let exit_command = vec!["/bin/true".to_string()];
+    let bundle = fixture.bundle();
+    let pid_file = fixture.path("pids/container.pid");
+    let log_path = fixture.path("ctr.log");
+    let exit_dir = fixture.path("exits");
+    let persist_dir = fixture.path("persist");
+    let conmon_pid_file = fixture.path("pids/conmon.pid");
+    let request = CreateRequest {
+        container_id: &fixture.id,
+        container_name: &fixture.id,
+        runtime: &runtime,
+        bundle: &bundle,
+        pid_file: &pid_file,
+        log_path: &log_path,
+        log_size_max: None,
+        exit_dir: &exit_dir,
+        persist_dir: &persist_dir,
+        conmon_pid_file: &conmon_pid_file,
+        exit_command: &exit_command,
+        terminal: false,
+        stdin: false,
+        monitor_cgroup: None,
+        timeout: Duration::from_secs(1),
+        debug: false,
+    };
+    let error = fixture.monitor.create(&request).unwrap_err();
+
+    let sleeper_pid: i32 = wait_for("the hung runtime's pid", || {
+        std::fs::read_to_string(&sleeper_pid_file)
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    });
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(sleeper_pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    assert!(
+        matches!(&error, OciError::MonitorTimedOut { id, seconds: 1 } if *id == fixture.id),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "conmon for container {} did not report the container pid within 1 s",
+            fixture.id
+        )
+    );
+    let conmon_pid: i32 = std::fs::read_to_string(&conmon_pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    wait_for("conmon to exit", || process_gone(conmon_pid).then_some(()));
+}

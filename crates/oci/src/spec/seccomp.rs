@@ -297,3 +297,7 @@ fn parse_enum<T: DeserializeOwned>(origin: &Path, field: &'static str, value: &s
         }
     })
 }
+
+#[cfg(test)]
+#[path = "seccomp_tests.rs"]
+mod tests;
