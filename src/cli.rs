@@ -18,11 +18,21 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalOptions {
     /// Persistent storage root: state database, images, containers.
-    #[arg(long, global = true, env = "BERTH_ROOT", default_value = "/var/lib/berth")]
+    #[arg(
+        long,
+        global = true,
+        env = "BERTH_ROOT",
+        default_value = "/var/lib/berth"
+    )]
     pub root: PathBuf,
 
     /// Volatile state root: exit files, locks, runtime state.
-    #[arg(long, global = true, env = "BERTH_RUNROOT", default_value = "/run/berth")]
+    #[arg(
+        long,
+        global = true,
+        env = "BERTH_RUNROOT",
+        default_value = "/run/berth"
+    )]
     pub runroot: PathBuf,
 
     /// Default OCI runtime: crun, runc, or a path to a runtime binary.
@@ -39,6 +49,7 @@ pub struct GlobalOptions {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     #[command(flatten)]
     Container(ContainerCommand),
@@ -70,9 +81,7 @@ pub enum Command {
     Version(FormatArgs),
 
     /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
-    Completion {
-        shell: clap_complete::Shell,
-    },
+    Completion { shell: clap_complete::Shell },
 }
 
 /// Container verbs, available at the top level and under `container`.
@@ -113,13 +122,12 @@ pub enum ContainerCommand {
     Rm(RmArgs),
 
     /// Rename a container.
-    Rename {
-        container: String,
-        new_name: String,
-    },
+    Rename { container: String, new_name: String },
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per process, so the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum ContainerGroupCommand {
     #[command(flatten)]
     Verb(ContainerCommand),
@@ -265,7 +273,12 @@ pub struct CreateArgs {
     pub network: Option<String>,
 
     /// The image, then the command and its arguments.
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE [COMMAND [ARG...]]")]
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "IMAGE [COMMAND [ARG...]]"
+    )]
     pub image_and_command: Vec<String>,
 }
 

@@ -20,7 +20,11 @@ fn main() -> ExitCode {
             let is_error = error.use_stderr();
             let _ = error.print();
             // Bad flags are engine errors (125) in Podman, not clap's 2.
-            return if is_error { ExitCode::from(ENGINE_ERROR) } else { ExitCode::SUCCESS };
+            return if is_error {
+                ExitCode::from(ENGINE_ERROR)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     init_logging(&cli.global.log_level);

@@ -2,7 +2,10 @@
 use std::collections::HashMap;
 use std::io::Write;
 
-use berth_engine::{ContainerStatus, ContainerSummary, Engine, EngineError, ListOptions, LogOptions, LogStream, RemoveOptions};
+use berth_engine::{
+    ContainerStatus, ContainerSummary, Engine, EngineError, ListOptions, LogOptions, LogStream,
+    RemoveOptions,
+};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
@@ -19,14 +22,25 @@ pub fn ps(engine: &Engine, args: &PsArgs) -> CliResult {
         filters: args.filter.clone(),
     })?;
     if args.latest {
-        rows = rows.into_iter().max_by_key(|r| r.created_at).into_iter().collect();
+        rows = rows
+            .into_iter()
+            .max_by_key(|r| r.created_at)
+            .into_iter()
+            .collect();
     }
     // Newest first, as Podman lists them.
     rows.reverse();
 
     if args.quiet {
         for row in &rows {
-            println!("{}", if args.no_trunc { &row.id } else { &row.id[..12] });
+            println!(
+                "{}",
+                if args.no_trunc {
+                    &row.id
+                } else {
+                    &row.id[..12]
+                }
+            );
         }
         return Ok(0);
     }
@@ -34,23 +48,45 @@ pub fn ps(engine: &Engine, args: &PsArgs) -> CliResult {
     match args.format.as_deref() {
         Some("json") => {
             let values: Vec<Value> = rows.iter().map(|r| ps_json(r, now)).collect();
-            print!("{}", format::to_json(&Value::Array(values), format::JsonStyle::List));
+            print!(
+                "{}",
+                format::to_json(&Value::Array(values), format::JsonStyle::List)
+            );
         }
         Some(template) => {
-            let values: Vec<Value> = rows.iter().map(|r| ps_template_row(r, now, args.no_trunc)).collect();
+            let values: Vec<Value> = rows
+                .iter()
+                .map(|r| ps_template_row(r, now, args.no_trunc))
+                .collect();
             let headers = HashMap::from([("ID", "CONTAINER ID"), ("CreatedHuman", "CREATED")]);
             print!("{}", format::render_rows(template, &values, &headers)?);
         }
         None => {
-            let headers = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"];
+            let headers = [
+                "CONTAINER ID",
+                "IMAGE",
+                "COMMAND",
+                "CREATED",
+                "STATUS",
+                "PORTS",
+                "NAMES",
+            ];
             let table: Vec<Vec<String>> = rows
                 .iter()
                 .map(|r| {
                     let v = ps_template_row(r, now, args.no_trunc);
-                    ["ID", "Image", "Command", "CreatedHuman", "Status", "Ports", "Names"]
-                        .iter()
-                        .map(|k| v[k].as_str().unwrap_or_default().to_string())
-                        .collect()
+                    [
+                        "ID",
+                        "Image",
+                        "Command",
+                        "CreatedHuman",
+                        "Status",
+                        "Ports",
+                        "Names",
+                    ]
+                    .iter()
+                    .map(|k| v[k].as_str().unwrap_or_default().to_string())
+                    .collect()
                 })
                 .collect();
             print!("{}", format::table(&headers, &table));
@@ -63,7 +99,10 @@ pub fn ps(engine: &Engine, args: &PsArgs) -> CliResult {
 fn ps_template_row(row: &ContainerSummary, now: DateTime<Utc>, no_trunc: bool) -> Value {
     let mut command = shell_join(&row.command);
     if !no_trunc && command.chars().count() > COMMAND_WIDTH {
-        command = format!("{}...", command.chars().take(COMMAND_WIDTH).collect::<String>());
+        command = format!(
+            "{}...",
+            command.chars().take(COMMAND_WIDTH).collect::<String>()
+        );
     }
     json!({
         "ID": if no_trunc { row.id.clone() } else { row.id[..12].to_string() },
@@ -130,9 +169,12 @@ pub fn inspect(engine: &Engine, args: &InspectArgs) -> CliResult {
             "image" => engine.inspect_image(name).map(|i| json!(i)),
             "all" => match engine.inspect(name) {
                 Ok(c) => Ok(json!(c)),
-                Err(EngineError::NoSuchContainer { .. }) => engine.inspect_image(name).map(|i| json!(i)).map_err(|_| {
-                    EngineError::NoSuchContainer { name_or_id: name.clone() }
-                }),
+                Err(EngineError::NoSuchContainer { .. }) => engine
+                    .inspect_image(name)
+                    .map(|i| json!(i))
+                    .map_err(|_| EngineError::NoSuchContainer {
+                        name_or_id: name.clone(),
+                    }),
                 Err(e) => Err(e),
             },
             other => {
@@ -159,7 +201,10 @@ pub fn inspect(engine: &Engine, args: &InspectArgs) -> CliResult {
 pub fn print_inspect(values: &[Value], template: Option<&str>) -> Result<(), CliError> {
     match template {
         None | Some("json") => {
-            print!("{}", format::to_json(&Value::Array(values.to_vec()), format::JsonStyle::Inspect));
+            print!(
+                "{}",
+                format::to_json(&Value::Array(values.to_vec()), format::JsonStyle::Inspect)
+            );
         }
         Some(template) => {
             for value in values {
@@ -174,8 +219,16 @@ pub fn logs(engine: &Engine, args: &LogsArgs) -> CliResult {
     let options = LogOptions {
         follow: args.follow,
         tail: args.tail.and_then(|t| usize::try_from(t).ok()),
-        since: args.since.as_deref().map(|s| parse_time("--since", s)).transpose()?,
-        until: args.until.as_deref().map(|s| parse_time("--until", s)).transpose()?,
+        since: args
+            .since
+            .as_deref()
+            .map(|s| parse_time("--since", s))
+            .transpose()?,
+        until: args
+            .until
+            .as_deref()
+            .map(|s| parse_time("--until", s))
+            .transpose()?,
     };
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
@@ -193,9 +246,18 @@ pub fn logs(engine: &Engine, args: &LogsArgs) -> CliResult {
     Ok(0)
 }
 
-fn write_line(out: &mut dyn Write, line: &berth_engine::LogLine, timestamps: bool) -> std::io::Result<()> {
+fn write_line(
+    out: &mut dyn Write,
+    line: &berth_engine::LogLine,
+    timestamps: bool,
+) -> std::io::Result<()> {
     if timestamps {
-        write!(out, "{} ", line.time.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))?;
+        write!(
+            out,
+            "{} ",
+            line.time
+                .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+        )?;
     }
     out.write_all(&line.text)?;
     out.flush()
@@ -310,7 +372,12 @@ pub fn cleanup(engine: &Engine, containers: &[String]) -> CliResult {
 
 /// The containers a command acts on: the names given, or with `all` every
 /// container (only running ones when `running_only`).
-fn targets(engine: &Engine, names: &[String], all: bool, running_only: bool) -> Result<Vec<String>, CliError> {
+fn targets(
+    engine: &Engine,
+    names: &[String],
+    all: bool,
+    running_only: bool,
+) -> Result<Vec<String>, CliError> {
     if all {
         let rows = engine.list(&ListOptions {
             all: !running_only,
@@ -319,7 +386,9 @@ fn targets(engine: &Engine, names: &[String], all: bool, running_only: bool) -> 
         return Ok(rows.into_iter().map(|r| r.id).collect());
     }
     if names.is_empty() {
-        return Err(CliError::Usage("give at least one container name or id, or --all".into()));
+        return Err(CliError::Usage(
+            "give at least one container name or id, or --all".into(),
+        ));
     }
     Ok(names.to_vec())
 }
@@ -332,7 +401,10 @@ mod tests {
     fn parse_duration_reads_go_units() {
         assert_eq!(parse_duration("10m"), Some(chrono::Duration::minutes(10)));
         assert_eq!(parse_duration("1h30m"), Some(chrono::Duration::minutes(90)));
-        assert_eq!(parse_duration("500ms"), Some(chrono::Duration::milliseconds(500)));
+        assert_eq!(
+            parse_duration("500ms"),
+            Some(chrono::Duration::milliseconds(500))
+        );
         assert_eq!(parse_duration("10"), None);
         assert_eq!(parse_duration("abc"), None);
     }

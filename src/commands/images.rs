@@ -13,7 +13,9 @@ use crate::cli::{ImagesArgs, ImportArgs, RmiArgs, TagArgs};
 use crate::format;
 
 pub fn import(engine: &Engine, args: &ImportArgs) -> CliResult {
-    let total = std::fs::metadata(&args.tarball).map(|m| m.len()).unwrap_or(0);
+    let total = std::fs::metadata(&args.tarball)
+        .map(|m| m.len())
+        .unwrap_or(0);
     let bar = if !args.quiet && std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(total);
         bar.set_style(
@@ -42,7 +44,11 @@ pub fn list(engine: &Engine, args: &ImagesArgs) -> CliResult {
     if args.quiet {
         let mut seen = Vec::new();
         for image in &images {
-            let id = if args.no_trunc { format!("sha256:{}", image.id) } else { image.id[..12].to_string() };
+            let id = if args.no_trunc {
+                format!("sha256:{}", image.id)
+            } else {
+                image.id[..12].to_string()
+            };
             if !seen.contains(&id) {
                 println!("{id}");
                 seen.push(id);
@@ -50,11 +56,17 @@ pub fn list(engine: &Engine, args: &ImagesArgs) -> CliResult {
         }
         return Ok(0);
     }
-    let rows: Vec<Value> = images.iter().flat_map(|i| image_rows(i, args.no_trunc)).collect();
+    let rows: Vec<Value> = images
+        .iter()
+        .flat_map(|i| image_rows(i, args.no_trunc))
+        .collect();
     match args.format.as_deref() {
         Some("json") => {
             let values: Vec<Value> = images.iter().map(image_json).collect();
-            print!("{}", format::to_json(&Value::Array(values), format::JsonStyle::ImageList));
+            print!(
+                "{}",
+                format::to_json(&Value::Array(values), format::JsonStyle::ImageList)
+            );
         }
         Some(template) => {
             let headers = HashMap::from([("ID", "IMAGE ID"), ("CreatedSince", "CREATED")]);
@@ -124,7 +136,9 @@ fn image_json(image: &ImageSummary) -> Value {
 /// `localhost/busybox:latest` → (`localhost/busybox`, `latest`).
 fn split_name(name: &str) -> (String, String) {
     match name.rfind(':') {
-        Some(colon) if !name[colon..].contains('/') => (name[..colon].to_string(), name[colon + 1..].to_string()),
+        Some(colon) if !name[colon..].contains('/') => {
+            (name[..colon].to_string(), name[colon + 1..].to_string())
+        }
         _ => (name.to_string(), "latest".to_string()),
     }
 }
@@ -139,9 +153,19 @@ fn human_size(bytes: u64) -> String {
         value /= 1000.0;
         unit += 1;
     }
-    let digits = if value >= 100.0 { 0 } else if value >= 10.0 { 1 } else { 2 };
+    let digits = if value >= 100.0 {
+        0
+    } else if value >= 10.0 {
+        1
+    } else {
+        2
+    };
     let text = format!("{value:.digits$}");
-    let text = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text };
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    };
     format!("{text} {}", units[unit])
 }
 
@@ -149,7 +173,9 @@ pub fn remove(engine: &Engine, args: &RmiArgs) -> CliResult {
     let names: Vec<String> = if args.all {
         engine.images()?.into_iter().map(|i| i.id).collect()
     } else if args.images.is_empty() {
-        return Err(CliError::Usage("give at least one image name or id, or --all".into()));
+        return Err(CliError::Usage(
+            "give at least one image name or id, or --all".into(),
+        ));
     } else {
         args.images.clone()
     };
@@ -216,7 +242,13 @@ mod tests {
 
     #[test]
     fn split_name_separates_tag() {
-        assert_eq!(split_name("localhost/busybox:latest"), ("localhost/busybox".into(), "latest".into()));
-        assert_eq!(split_name("localhost:5000/a"), ("localhost:5000/a".into(), "latest".into()));
+        assert_eq!(
+            split_name("localhost/busybox:latest"),
+            ("localhost/busybox".into(), "latest".into())
+        );
+        assert_eq!(
+            split_name("localhost:5000/a"),
+            ("localhost:5000/a".into(), "latest".into())
+        );
     }
 }

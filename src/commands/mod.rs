@@ -8,7 +8,9 @@ use std::fmt;
 
 use berth_engine::{Engine, EngineError, EngineOptions};
 
-use crate::cli::{Cli, Command, ContainerCommand, ContainerGroupCommand, GlobalOptions, ImageCommand};
+use crate::cli::{
+    Cli, Command, ContainerCommand, ContainerGroupCommand, GlobalOptions, ImageCommand,
+};
 use crate::format::FormatError;
 
 /// An error of a command, with the exit code it maps to.
@@ -65,7 +67,9 @@ pub fn dispatch(cli: Cli) -> CliResult {
     let global = cli.global;
     match cli.command {
         Command::Container(command) => container_command(&global, command),
-        Command::ContainerGroup(ContainerGroupCommand::Verb(command)) => container_command(&global, command),
+        Command::ContainerGroup(ContainerGroupCommand::Verb(command)) => {
+            container_command(&global, command)
+        }
         Command::ContainerGroup(ContainerGroupCommand::Cleanup { containers }) => {
             containers::cleanup(&open(&global)?, &containers)
         }
@@ -94,7 +98,10 @@ fn container_command(global: &GlobalOptions, command: ContainerCommand) -> CliRe
         ContainerCommand::Stop(args) => containers::stop(&engine, &args),
         ContainerCommand::Kill(args) => containers::kill(&engine, &args),
         ContainerCommand::Rm(args) => containers::remove(&engine, &args),
-        ContainerCommand::Rename { container, new_name } => {
+        ContainerCommand::Rename {
+            container,
+            new_name,
+        } => {
             engine.rename(&container, &new_name)?;
             Ok(0)
         }
@@ -105,7 +112,9 @@ fn image_command(global: &GlobalOptions, command: ImageCommand) -> CliResult {
     let engine = open(global)?;
     match command {
         ImageCommand::Images(args) => images::list(&engine, &args),
-        ImageCommand::Inspect(args) => images::inspect(&engine, &args.images, args.format.as_deref()),
+        ImageCommand::Inspect(args) => {
+            images::inspect(&engine, &args.images, args.format.as_deref())
+        }
         ImageCommand::Import(args) => images::import(&engine, &args),
         ImageCommand::Rm(args) => images::remove(&engine, &args),
         ImageCommand::Tag(args) => images::tag(&engine, &args),
@@ -129,7 +138,10 @@ pub fn engine_options(global: &GlobalOptions) -> EngineOptions {
 
 /// Runs `action` on each name, printing the name on success as Podman does;
 /// the first error is returned after every name was tried.
-pub fn for_each_name(names: &[String], mut action: impl FnMut(&str) -> Result<(), EngineError>) -> CliResult {
+pub fn for_each_name(
+    names: &[String],
+    mut action: impl FnMut(&str) -> Result<(), EngineError>,
+) -> CliResult {
     let mut failure: Option<EngineError> = None;
     for name in names {
         match action(name) {

@@ -36,11 +36,20 @@ pub fn run(engine: &Engine, global: &GlobalOptions, args: &RunArgs) -> CliResult
 pub fn start(engine: &Engine, global: &GlobalOptions, args: &StartArgs) -> CliResult {
     if args.attach {
         let [name] = args.containers.as_slice() else {
-            return Err(CliError::Usage("start --attach takes exactly one container".into()));
+            return Err(CliError::Usage(
+                "start --attach takes exactly one container".into(),
+            ));
         };
         let container = engine.container(name)?;
         let interactive = args.interactive && container.config.interactive;
-        return attach_and_wait(engine, global, &container.id, container.config.tty, interactive, true);
+        return attach_and_wait(
+            engine,
+            global,
+            &container.id,
+            container.config.tty,
+            interactive,
+            true,
+        );
     }
     super::for_each_name(&args.containers, |name| engine.start(name))
 }
@@ -48,12 +57,26 @@ pub fn start(engine: &Engine, global: &GlobalOptions, args: &StartArgs) -> CliRe
 pub fn attach(engine: &Engine, global: &GlobalOptions, args: &AttachArgs) -> CliResult {
     let container = engine.container(&args.container)?;
     let interactive = !args.no_stdin && container.config.interactive;
-    attach_and_wait(engine, global, &container.id, container.config.tty, interactive, false)
+    attach_and_wait(
+        engine,
+        global,
+        &container.id,
+        container.config.tty,
+        interactive,
+        false,
+    )
 }
 
 /// Attaches to the container (starting it when `start`), copies its output
 /// until it exits, and returns its exit code.
-fn attach_and_wait(engine: &Engine, global: &GlobalOptions, id: &str, tty: bool, interactive: bool, start: bool) -> CliResult {
+fn attach_and_wait(
+    engine: &Engine,
+    global: &GlobalOptions,
+    id: &str,
+    tty: bool,
+    interactive: bool,
+    start: bool,
+) -> CliResult {
     terminal::proxy_signals(engine_options(global), id.to_string(), tty);
     let raw_mode = if tty && interactive && std::io::stdin().is_terminal() {
         terminal::RawMode::enable()
@@ -81,7 +104,11 @@ fn attach_and_wait(engine: &Engine, global: &GlobalOptions, id: &str, tty: bool,
     }
 
     let io = AttachIo {
-        stdin: if interactive { Some(Box::new(std::io::stdin())) } else { None },
+        stdin: if interactive {
+            Some(Box::new(std::io::stdin()))
+        } else {
+            None
+        },
         stdout: Box::new(std::io::stdout()),
         stderr: Box::new(std::io::stderr()),
     };
@@ -100,7 +127,13 @@ fn remove_after_failure(engine: &Engine, id: &str, auto_remove: bool) {
 
 /// Removes a `--rm` container; conmon's cleanup may have removed it first.
 fn remove_quietly(engine: &Engine, id: &str) {
-    match engine.remove(id, &RemoveOptions { force: true, timeout: None }) {
+    match engine.remove(
+        id,
+        &RemoveOptions {
+            force: true,
+            timeout: None,
+        },
+    ) {
         Ok(()) | Err(EngineError::NoSuchContainer { .. }) => {}
         Err(error) => eprintln!("Error: removing container {id:.12}: {error}"),
     }
@@ -114,8 +147,16 @@ fn create_options(args: &CreateArgs) -> Result<CreateOptions, CliError> {
     Ok(CreateOptions {
         image: image.clone(),
         name: args.name.clone(),
-        command: if command.is_empty() { None } else { Some(command.to_vec()) },
-        entrypoint: args.entrypoint.as_deref().map(parse_entrypoint).transpose()?,
+        command: if command.is_empty() {
+            None
+        } else {
+            Some(command.to_vec())
+        },
+        entrypoint: args
+            .entrypoint
+            .as_deref()
+            .map(parse_entrypoint)
+            .transpose()?,
         env: args.env.clone(),
         env_files: args.env_file.clone(),
         workdir: args.workdir.clone(),
@@ -151,8 +192,11 @@ fn parse_entrypoint(value: &str) -> Result<Vec<String>, CliError> {
         return Ok(Vec::new());
     }
     if value.trim_start().starts_with('[') {
-        return serde_json::from_str(value)
-            .map_err(|e| CliError::Usage(format!("invalid --entrypoint {value:?}: not a JSON array of strings: {e}")));
+        return serde_json::from_str(value).map_err(|e| {
+            CliError::Usage(format!(
+                "invalid --entrypoint {value:?}: not a JSON array of strings: {e}"
+            ))
+        });
     }
     Ok(vec![value.to_string()])
 }

@@ -130,6 +130,12 @@ mod tests {
         };
         assert_eq!(not_found.exit_code(), 127);
         assert_eq!(not_executable.exit_code(), 126);
-        assert_eq!(EngineError::NoSuchContainer { name_or_id: "x".into() }.exit_code(), 125);
+        assert_eq!(
+            EngineError::NoSuchContainer {
+                name_or_id: "x".into()
+            }
+            .exit_code(),
+            125
+        );
     }
 }

@@ -9,9 +9,17 @@ use crate::{EngineError, Result};
 const HOST_RESOLV_CONF: &str = "/etc/resolv.conf";
 
 /// Writes the three files and returns their mounts.
-pub(crate) fn write(userdata: &Path, hostname: &str, name: &str, network: &str) -> Result<Vec<MountSpec>> {
+pub(crate) fn write(
+    userdata: &Path,
+    hostname: &str,
+    name: &str,
+    network: &str,
+) -> Result<Vec<MountSpec>> {
     let hosts = hosts_file(hostname, name, network);
-    let resolv = resolv_conf(&std::fs::read_to_string(HOST_RESOLV_CONF).unwrap_or_default(), network);
+    let resolv = resolv_conf(
+        &std::fs::read_to_string(HOST_RESOLV_CONF).unwrap_or_default(),
+        network,
+    );
     let files = [
         ("hostname", "/etc/hostname", format!("{hostname}\n")),
         ("hosts", "/etc/hosts", hosts),
@@ -66,7 +74,10 @@ mod tests {
     #[test]
     fn resolv_conf_drops_loopback_servers_in_own_netns() {
         let host = "search example.com\nnameserver 127.0.0.53\nnameserver 10.0.0.2\n";
-        assert_eq!(resolv_conf(host, "none"), "search example.com\nnameserver 10.0.0.2\n");
+        assert_eq!(
+            resolv_conf(host, "none"),
+            "search example.com\nnameserver 10.0.0.2\n"
+        );
         assert_eq!(resolv_conf(host, "host"), host);
     }
 

@@ -45,6 +45,7 @@ pub struct ImageInspect {
     pub os: String,
     pub size: u64,
     pub virtual_size: u64,
+    #[serde(rename = "RootFS")]
     pub root_fs: serde_json::Value,
     pub history: serde_json::Value,
     pub labels: serde_json::Value,
@@ -52,7 +53,12 @@ pub struct ImageInspect {
 
 impl Engine {
     /// Imports a rootfs tarball as a one-layer image and returns its id.
-    pub fn import(&self, tarball: &Path, name: Option<&str>, progress: &dyn Fn(u64)) -> Result<String> {
+    pub fn import(
+        &self,
+        tarball: &Path,
+        name: Option<&str>,
+        progress: &dyn Fn(u64),
+    ) -> Result<String> {
         Ok(self.store.import(tarball, name, progress)?.id)
     }
 
@@ -80,14 +86,20 @@ impl Engine {
     /// which removes those containers too.
     pub fn remove_image(&self, name_or_id: &str, force: bool) -> Result<Vec<RemovedImage>> {
         let image = self.store.lookup(name_or_id)?;
-        let by_name = !image.id.starts_with(name_or_id.trim_start_matches("sha256:"));
+        let by_name = !image
+            .id
+            .starts_with(name_or_id.trim_start_matches("sha256:"));
         let mut removed = Vec::new();
 
         if by_name && image.names.len() > 1 {
             let name = image
                 .names
                 .iter()
-                .find(|n| self.store.lookup(n).is_ok_and(|_| names_match(n, name_or_id)))
+                .find(|n| {
+                    self.store
+                        .lookup(n)
+                        .is_ok_and(|_| names_match(n, name_or_id))
+                })
                 .cloned()
                 .unwrap_or_else(|| name_or_id.to_string());
             self.store.untag(&image.id, &name)?;
@@ -114,7 +126,13 @@ impl Engine {
                 });
             }
             for id in &users {
-                self.remove(id, &RemoveOptions { force: true, timeout: None })?;
+                self.remove(
+                    id,
+                    &RemoveOptions {
+                        force: true,
+                        timeout: None,
+                    },
+                )?;
             }
         }
         for name in &image.names {
@@ -134,18 +152,26 @@ impl Engine {
             .cloned()
             .unwrap_or(serde_json::Value::Null);
         Ok(ImageInspect {
-            repo_digests: image.names.iter().map(|n| format!("{}@{}", repo_of(n), image.digest)).collect(),
+            repo_digests: image
+                .names
+                .iter()
+                .map(|n| format!("{}@{}", repo_of(n), image.digest))
+                .collect(),
             repo_tags: image.names.clone(),
             digest: image.digest.clone(),
             created: image.created,
             config: config_json.get("config").cloned().unwrap_or_default(),
             version: String::new(),
-            author: config_json.get("author").and_then(|a| a.as_str()).unwrap_or_default().into(),
+            author: config_json
+                .get("author")
+                .and_then(|a| a.as_str())
+                .unwrap_or_default()
+                .into(),
             architecture: config.architecture().to_string(),
             os: config.os().to_string(),
             size: image.size,
             virtual_size: image.size,
-            root_fs: config_json.get("rootfs").cloned().unwrap_or_default(),
+            root_fs: serde_json::json!({ "Type": "layers", "Layers": image.layers }),
             history: config_json.get("history").cloned().unwrap_or_default(),
             labels,
             id: image.id,
@@ -167,7 +193,11 @@ fn names_match(stored: &str, given: &str) -> bool {
     if stored == given {
         return true;
     }
-    let with_tag = if given.rsplit('/').next().is_some_and(|last| last.contains(':')) {
+    let with_tag = if given
+        .rsplit('/')
+        .next()
+        .is_some_and(|last| last.contains(':'))
+    {
         given.to_string()
     } else {
         format!("{given}:latest")

@@ -35,8 +35,8 @@ use std::path::{Path, PathBuf};
 pub use berth_oci::attach::{AttachIo, AttachSocket};
 pub use berth_oci::logs::Stream as LogStream;
 pub use container::{
-    Container, ContainerConfig, ContainerInspect, ContainerState, ContainerStatus, ContainerSummary,
-    CreateOptions, ListOptions, LogLine, LogOptions, MountRequest, RemoveOptions,
+    Container, ContainerConfig, ContainerInspect, ContainerState, ContainerStatus,
+    ContainerSummary, CreateOptions, ListOptions, LogLine, LogOptions, MountRequest, RemoveOptions,
 };
 pub use error::{EngineError, Result};
 pub use image::{ImageInspect, ImageSummary, RemovedImage};
@@ -94,7 +94,8 @@ impl Engine {
     /// this refreshes container states first.
     pub fn open(options: EngineOptions) -> Result<Engine> {
         for dir in [&options.root, &options.runroot] {
-            std::fs::create_dir_all(dir).map_err(|e| EngineError::io("create directory", dir, e))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| EngineError::io("create directory", dir, e))?;
         }
         let options = EngineOptions {
             root: canonical(&options.root)?,
@@ -117,7 +118,10 @@ impl Engine {
     }
 
     fn runtime(&self, name: &str) -> Result<berth_oci::Runtime> {
-        Ok(berth_oci::Runtime::find(name, &self.options.runroot.join("runtime"))?)
+        Ok(berth_oci::Runtime::find(
+            name,
+            &self.options.runroot.join("runtime"),
+        )?)
     }
 }
 
@@ -127,5 +131,6 @@ pub fn parse_signal(signal: &str) -> Result<i32> {
 }
 
 fn canonical(path: &Path) -> Result<PathBuf> {
-    path.canonicalize().map_err(|e| EngineError::io("resolve path", path, e))
+    path.canonicalize()
+        .map_err(|e| EngineError::io("resolve path", path, e))
 }

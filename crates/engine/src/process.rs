@@ -96,7 +96,10 @@ mod tests {
 
     #[test]
     fn wait_exit_returns_when_child_exits() {
-        let mut child = std::process::Command::new("sleep").arg("0.2").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("0.2")
+            .spawn()
+            .unwrap();
         let pid = child.id() as i32;
         let handle = ProcessHandle::open(pid, start_time(pid).unwrap()).unwrap();
         assert!(!handle.wait_exit(Some(Duration::from_millis(10))));
@@ -118,7 +121,10 @@ pub(crate) fn wait_for_file(path: &std::path::Path, timeout: Duration) -> bool {
     // is not missed.
     let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok();
     if let Some(inotify) = &inotify {
-        let _ = inotify.add_watch(dir, AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_MODIFY);
+        let _ = inotify.add_watch(
+            dir,
+            AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_MODIFY,
+        );
     }
     let deadline = Instant::now() + timeout;
     loop {
@@ -133,7 +139,10 @@ pub(crate) fn wait_for_file(path: &std::path::Path, timeout: Duration) -> bool {
             Some(inotify) => {
                 let millis = left.as_millis().min(i32::MAX as u128) as i32;
                 let mut fds = [PollFd::new(inotify.as_fd(), PollFlags::POLLIN)];
-                let _ = poll(&mut fds, PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX));
+                let _ = poll(
+                    &mut fds,
+                    PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX),
+                );
                 let _ = inotify.read_events();
             }
             // Without inotify (limit of watches reached), check again soon.

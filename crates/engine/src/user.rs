@@ -58,17 +58,23 @@ pub(crate) fn resolve(rootfs: &Path, user: &str) -> Result<ResolvedUser> {
         None => entry.map(|e| e.gid).unwrap_or(0),
     };
 
-    // Supplementary groups come from /etc/group membership, and only when
-    // no group was forced with USER:GROUP.
-    let additional_gids = match (group_part, entry) {
-        (None, Some(entry)) => groups
-            .iter()
-            .filter(|(_, g, members)| *g != gid && members.iter().any(|m| *m == entry.name))
-            .map(|(_, g, _)| *g)
-            .collect(),
-        _ => Vec::new(),
-    };
-    Ok(ResolvedUser { uid, gid, additional_gids })
+    // The primary group is also a supplementary group, as with Docker and
+    // Podman; memberships in /etc/group are added unless USER:GROUP forced
+    // the group.
+    let mut additional_gids = vec![gid];
+    if let (None, Some(entry)) = (group_part, entry) {
+        additional_gids.extend(
+            groups
+                .iter()
+                .filter(|(_, g, members)| *g != gid && members.contains(&entry.name))
+                .map(|(_, g, _)| *g),
+        );
+    }
+    Ok(ResolvedUser {
+        uid,
+        gid,
+        additional_gids,
+    })
 }
 
 fn read_passwd(path: &Path) -> Vec<PasswdEntry> {
@@ -92,9 +98,18 @@ fn read_groups(path: &Path) -> Vec<(String, u32, Vec<String>)> {
             let fields: Vec<&str> = line.split(':').collect();
             let members = fields
                 .get(3)
-                .map(|m| m.split(',').filter(|s| !s.is_empty()).map(String::from).collect())
+                .map(|m| {
+                    m.split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
                 .unwrap_or_default();
-            Some((fields.first()?.to_string(), fields.get(2)?.parse().ok()?, members))
+            Some((
+                fields.first()?.to_string(),
+                fields.get(2)?.parse().ok()?,
+                members,
+            ))
         })
         .collect()
 }
@@ -111,7 +126,11 @@ mod tests {
             "root:x:0:0:root:/root:/bin/sh\nberthuser:x:1000:1000::/home/berthuser:/bin/sh\n",
         )
         .unwrap();
-        std::fs::write(dir.path().join("etc/group"), "root:x:0:\nwheel:x:10:berthuser\nberthuser:x:1000:\n").unwrap();
+        std::fs::write(
+            dir.path().join("etc/group"),
+            "root:x:0:\nwheel:x:10:berthuser\nberthuser:x:1000:\n",
+        )
+        .unwrap();
         dir
     }
 
@@ -119,13 +138,27 @@ mod tests {
     fn resolve_name_gives_primary_and_supplementary_groups() {
         let dir = rootfs();
         let user = resolve(dir.path(), "berthuser").unwrap();
-        assert_eq!(user, ResolvedUser { uid: 1000, gid: 1000, additional_gids: vec![10] });
+        assert_eq!(
+            user,
+            ResolvedUser {
+                uid: 1000,
+                gid: 1000,
+                additional_gids: vec![1000, 10]
+            }
+        );
     }
 
     #[test]
     fn resolve_numeric_user_not_in_passwd() {
         let dir = rootfs();
-        assert_eq!(resolve(dir.path(), "4242").unwrap(), ResolvedUser { uid: 4242, gid: 0, additional_gids: vec![] });
+        assert_eq!(
+            resolve(dir.path(), "4242").unwrap(),
+            ResolvedUser {
+                uid: 4242,
+                gid: 0,
+                additional_gids: vec![0]
+            }
+        );
         assert_eq!(resolve(dir.path(), "4242:7").unwrap().gid, 7);
     }
 
@@ -133,7 +166,10 @@ mod tests {
     fn resolve_unknown_name_is_an_error() {
         let dir = rootfs();
         let error = resolve(dir.path(), "nosuch").unwrap_err();
-        assert_eq!(error.to_string(), "unable to find user nosuch: no matching entries in the container's /etc/passwd");
+        assert_eq!(
+            error.to_string(),
+            "unable to find user nosuch: no matching entries in the container's /etc/passwd"
+        );
         assert!(resolve(dir.path(), "berthuser:nogroup").is_err());
     }
 }

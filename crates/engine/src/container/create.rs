@@ -110,7 +110,8 @@ impl Engine {
         };
 
         let userdata = self.paths(&id).userdata;
-        std::fs::create_dir_all(&userdata).map_err(|e| EngineError::io("create directory", &userdata, e))?;
+        std::fs::create_dir_all(&userdata)
+            .map_err(|e| EngineError::io("create directory", &userdata, e))?;
         if let Err(error) = self.db.insert(&container) {
             let _ = std::fs::remove_dir_all(self.store.container_dir(&id));
             return Err(error);
@@ -162,7 +163,11 @@ fn resolve_config(
         });
     }
 
-    let stop_signal = match options.stop_signal.as_deref().or(image.stop_signal().as_deref()) {
+    let stop_signal = match options
+        .stop_signal
+        .as_deref()
+        .or(image.stop_signal().as_deref())
+    {
         Some(signal) => berth_oci::signal::parse(signal)?,
         None => libc::SIGTERM,
     };
@@ -175,7 +180,10 @@ fn resolve_config(
     let no_new_privileges = parse_security_opts(&options.security_opt)?;
 
     Ok(ContainerConfig {
-        image_name: image_names.first().cloned().unwrap_or_else(|| options.image.clone()),
+        image_name: image_names
+            .first()
+            .cloned()
+            .unwrap_or_else(|| options.image.clone()),
         entrypoint,
         command,
         env: resolve_env(options, image)?,
@@ -197,14 +205,21 @@ fn resolve_config(
         cap_drop: options.cap_drop.clone(),
         privileged: options.privileged,
         no_new_privileges,
-        ulimits: options.ulimits.iter().map(|u| parse_ulimit(u)).collect::<Result<_>>()?,
+        ulimits: options
+            .ulimits
+            .iter()
+            .map(|u| parse_ulimit(u))
+            .collect::<Result<_>>()?,
         memory_limit: options.memory.as_deref().map(parse_memory).transpose()?,
         cpus: validate_cpus(options.cpus)?,
         pids_limit: options.pids_limit,
         labels: parse_labels(&options.labels)?,
         stop_signal,
         stop_timeout: options.stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT),
-        runtime: options.runtime.clone().unwrap_or_else(|| engine.options.runtime.clone()),
+        runtime: options
+            .runtime
+            .clone()
+            .unwrap_or_else(|| engine.options.runtime.clone()),
         tty: options.tty,
         interactive: options.interactive,
         auto_remove: options.auto_remove,
@@ -221,8 +236,13 @@ fn resolve_env(options: &CreateOptions, image: &oci_spec::image::Config) -> Resu
         env.set(&entry);
     }
     for file in &options.env_files {
-        let text = std::fs::read_to_string(file).map_err(|e| EngineError::io("read env file", file, e))?;
-        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let text =
+            std::fs::read_to_string(file).map_err(|e| EngineError::io("read env file", file, e))?;
+        for line in text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
             env.set(line);
         }
     }
@@ -240,7 +260,11 @@ fn resolve_env(options: &CreateOptions, image: &oci_spec::image::Config) -> Resu
         env.set("TERM=xterm");
     }
     env.set("container=berth");
-    Ok(env.entries.into_iter().map(|(k, v)| format!("{k}={v}")).collect())
+    Ok(env
+        .entries
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect())
 }
 
 /// Environment entries in order of first definition.
@@ -275,7 +299,9 @@ fn parse_security_opts(values: &[String]) -> Result<bool> {
     let mut no_new_privileges = false;
     for value in values {
         match value.as_str() {
-            "no-new-privileges" | "no-new-privileges=true" | "no-new-privileges:true" => no_new_privileges = true,
+            "no-new-privileges" | "no-new-privileges=true" | "no-new-privileges:true" => {
+                no_new_privileges = true
+            }
             "no-new-privileges=false" | "no-new-privileges:false" => no_new_privileges = false,
             _ => {
                 return Err(EngineError::Unsupported {
@@ -303,7 +329,11 @@ fn parse_mounts(volumes: &[String], tmpfs: &[String]) -> Result<Vec<MountRequest
         }
         mounts.push(MountRequest::Tmpfs {
             destination: destination.to_string(),
-            options: options.split(',').filter(|o| !o.is_empty()).map(String::from).collect(),
+            options: options
+                .split(',')
+                .filter(|o| !o.is_empty())
+                .map(String::from)
+                .collect(),
         });
     }
     Ok(mounts)
@@ -327,7 +357,9 @@ fn parse_volume(volume: &str) -> Result<MountRequest> {
         });
     }
     if !destination.starts_with('/') {
-        return Err(invalid("the destination must be an absolute path in the container"));
+        return Err(invalid(
+            "the destination must be an absolute path in the container",
+        ));
     }
     let mut read_only = false;
     for option in mode.split(',').filter(|o| !o.is_empty()) {
@@ -356,12 +388,15 @@ fn parse_ulimit(value: &str) -> Result<UlimitConfig> {
         value: value.to_string(),
         reason: reason.to_string(),
     };
-    let (name, limits) = value.split_once('=').ok_or_else(|| invalid("expected NAME=SOFT[:HARD]"))?;
+    let (name, limits) = value
+        .split_once('=')
+        .ok_or_else(|| invalid("expected NAME=SOFT[:HARD]"))?;
     let parse = |s: &str| -> Result<u64> {
         if s == "-1" || s == "unlimited" {
             return Ok(u64::MAX);
         }
-        s.parse().map_err(|_| invalid("limits must be numbers, -1 or unlimited"))
+        s.parse()
+            .map_err(|_| invalid("limits must be numbers, -1 or unlimited"))
     };
     let (soft, hard) = match limits.split_once(':') {
         Some((soft, hard)) => (parse(soft)?, parse(hard)?),
@@ -482,6 +517,9 @@ mod tests {
         assert!(parse_volume("/tmp:data").is_err());
         assert!(parse_volume("/tmp:/data:bogus").is_err());
         assert!(parse_volume("/nonexistent-berth-source:/data").is_err());
-        assert!(matches!(parse_volume("vol:/data"), Err(EngineError::Unsupported { .. })));
+        assert!(matches!(
+            parse_volume("vol:/data"),
+            Err(EngineError::Unsupported { .. })
+        ));
     }
 }

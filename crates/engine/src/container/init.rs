@@ -44,7 +44,12 @@ impl Engine {
         }
     }
 
-    fn init_steps(&self, container: &mut Container, runtime: &berth_oci::Runtime, monitor: &berth_oci::Monitor) -> Result<()> {
+    fn init_steps(
+        &self,
+        container: &mut Container,
+        runtime: &berth_oci::Runtime,
+        monitor: &berth_oci::Monitor,
+    ) -> Result<()> {
         let paths = self.paths(&container.id);
         prepare_dirs(&paths)?;
 
@@ -55,12 +60,23 @@ impl Engine {
 
         let process_user = user::resolve(&rootfs, &container.config.user)?;
         let hostname = hostname_of(container);
-        let etc_mounts = etc_files::write(&paths.userdata, &hostname, &container.name, &container.config.network)?;
+        let etc_mounts = etc_files::write(
+            &paths.userdata,
+            &hostname,
+            &container.name,
+            &container.config.network,
+        )?;
 
         let spec_options = SpecOptions {
             rootfs: rootfs.clone(),
             readonly_rootfs: container.config.read_only,
-            args: container.config.entrypoint.iter().chain(&container.config.command).cloned().collect(),
+            args: container
+                .config
+                .entrypoint
+                .iter()
+                .chain(&container.config.command)
+                .cloned()
+                .collect(),
             env: with_hostname(&container.config.env, &hostname),
             cwd: container.config.workdir.clone(),
             user: ProcessUser {
@@ -70,7 +86,10 @@ impl Engine {
             },
             terminal: container.config.tty,
             hostname,
-            mounts: etc_mounts.into_iter().chain(container.config.mounts.iter().map(to_mount_spec)).collect(),
+            mounts: etc_mounts
+                .into_iter()
+                .chain(container.config.mounts.iter().map(to_mount_spec))
+                .collect(),
             cap_add: container.config.cap_add.clone(),
             cap_drop: container.config.cap_drop.clone(),
             privileged: container.config.privileged,
@@ -83,8 +102,16 @@ impl Engine {
             shm_size: SHM_SIZE,
             annotations: BTreeMap::from([("io.berth.name".to_string(), container.name.clone())]),
             seccomp_profile: None,
-            init_path: if container.config.init { Some(find_init()?) } else { None },
-            network: if container.config.network == "host" { NetworkMode::Host } else { NetworkMode::None },
+            init_path: if container.config.init {
+                Some(find_init()?)
+            } else {
+                None
+            },
+            network: if container.config.network == "host" {
+                NetworkMode::Host
+            } else {
+                NetworkMode::None
+            },
         };
         let spec = berth_oci::spec::generate(&spec_options)?;
         berth_oci::spec::write_config(&paths.userdata, &spec)?;
@@ -161,7 +188,9 @@ impl Engine {
         }
         match self.store.unmount(&container.id) {
             Ok(()) => container.state.mounted = false,
-            Err(e) => warn!(container_id = %container.id, error = %e, "unmounting the root filesystem failed"),
+            Err(e) => {
+                warn!(container_id = %container.id, error = %e, "unmounting the root filesystem failed")
+            }
         }
         let paths = self.paths(&container.id);
         let _ = std::fs::remove_file(&paths.pid_file);
@@ -180,7 +209,11 @@ fn prepare_dirs(paths: &ContainerPaths) -> Result<()> {
     }
     // A leftover exit file from an earlier run would make the new run look
     // exited at once.
-    for stale in [paths.exit_file.clone(), paths.persist_dir.join("exit"), paths.persist_dir.join("oom")] {
+    for stale in [
+        paths.exit_file.clone(),
+        paths.persist_dir.join("exit"),
+        paths.persist_dir.join("oom"),
+    ] {
         match std::fs::remove_file(&stale) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -222,7 +255,10 @@ fn to_mount_spec(mount: &MountRequest) -> MountSpec {
             destination: destination.clone(),
             read_only: *read_only,
         },
-        MountRequest::Tmpfs { destination, options } => MountSpec::Tmpfs {
+        MountRequest::Tmpfs {
+            destination,
+            options,
+        } => MountSpec::Tmpfs {
             destination: destination.clone(),
             options: options.clone(),
         },
@@ -235,7 +271,8 @@ fn find_init() -> Result<std::path::PathBuf> {
         .map(std::path::PathBuf::from)
         .find(|p| p.exists())
         .ok_or_else(|| EngineError::Unsupported {
-            feature: "--init without catatonit (install it with `apt-get install catatonit`)".into(),
+            feature: "--init without catatonit (install it with `apt-get install catatonit`)"
+                .into(),
         })
 }
 

@@ -139,13 +139,27 @@ impl Engine {
         let driver = self.store.driver();
 
         let mut graph_data = BTreeMap::new();
-        graph_data.insert("MergedDir".to_string(), container_dir.join("merged").display().to_string());
+        graph_data.insert(
+            "MergedDir".to_string(),
+            container_dir.join("merged").display().to_string(),
+        );
         if driver == berth_storage::Driver::Overlay {
-            graph_data.insert("UpperDir".to_string(), container_dir.join("upper").display().to_string());
-            graph_data.insert("WorkDir".to_string(), container_dir.join("work").display().to_string());
+            graph_data.insert(
+                "UpperDir".to_string(),
+                container_dir.join("upper").display().to_string(),
+            );
+            graph_data.insert(
+                "WorkDir".to_string(),
+                container_dir.join("work").display().to_string(),
+            );
         }
 
-        let args: Vec<String> = config.entrypoint.iter().chain(&config.command).cloned().collect();
+        let args: Vec<String> = config
+            .entrypoint
+            .iter()
+            .chain(&config.command)
+            .cloned()
+            .collect();
         let userdata = |name: &str| paths.userdata.join(name).display().to_string();
 
         Ok(ContainerInspect {
@@ -195,7 +209,11 @@ impl Engine {
             resolv_conf_path: userdata("resolv.conf"),
             is_infra: false,
             config: InspectConfig {
-                hostname: if config.hostname.is_empty() { container.short_id().into() } else { config.hostname.clone() },
+                hostname: if config.hostname.is_empty() {
+                    container.short_id().into()
+                } else {
+                    config.hostname.clone()
+                },
                 user: config.user.clone(),
                 attach_stdin: config.interactive,
                 attach_stdout: true,
@@ -217,7 +235,11 @@ impl Engine {
                     .mounts
                     .iter()
                     .filter_map(|m| match m {
-                        MountRequest::Bind { source, destination, read_only } => Some(format!(
+                        MountRequest::Bind {
+                            source,
+                            destination,
+                            read_only,
+                        } => Some(format!(
                             "{}:{}:{}",
                             source.display(),
                             destination,
@@ -230,7 +252,10 @@ impl Engine {
                     .mounts
                     .iter()
                     .filter_map(|m| match m {
-                        MountRequest::Tmpfs { destination, options } => Some((destination.clone(), options.join(","))),
+                        MountRequest::Tmpfs {
+                            destination,
+                            options,
+                        } => Some((destination.clone(), options.join(","))),
                         MountRequest::Bind { .. } => None,
                     })
                     .collect(),
@@ -248,7 +273,10 @@ impl Engine {
                     .iter()
                     .map(|u| {
                         BTreeMap::from([
-                            ("Name".to_string(), serde_json::json!(format!("RLIMIT_{}", u.name.to_uppercase()))),
+                            (
+                                "Name".to_string(),
+                                serde_json::json!(format!("RLIMIT_{}", u.name.to_uppercase())),
+                            ),
                             ("Soft".to_string(), serde_json::json!(u.soft)),
                             ("Hard".to_string(), serde_json::json!(u.hard)),
                         ])
@@ -256,7 +284,11 @@ impl Engine {
                     .collect(),
                 init: config.init,
                 runtime: config.runtime.clone(),
-                security_opt: if config.no_new_privileges { vec!["no-new-privileges".into()] } else { Vec::new() },
+                security_opt: if config.no_new_privileges {
+                    vec!["no-new-privileges".into()]
+                } else {
+                    Vec::new()
+                },
             },
         })
     }
@@ -264,7 +296,11 @@ impl Engine {
 
 fn inspect_mount(mount: &MountRequest) -> Option<InspectMount> {
     match mount {
-        MountRequest::Bind { source, destination, read_only } => Some(InspectMount {
+        MountRequest::Bind {
+            source,
+            destination,
+            read_only,
+        } => Some(InspectMount {
             kind: "bind".into(),
             source: source.display().to_string(),
             destination: destination.clone(),

@@ -40,7 +40,10 @@ impl ContainerSummary {
     pub fn human_status(&self, now: DateTime<Utc>) -> String {
         match self.status {
             ContainerStatus::Configured | ContainerStatus::Created => "Created".into(),
-            ContainerStatus::Running => format!("Up {}", human_duration(now - self.started_at.unwrap_or(now))),
+            ContainerStatus::Running => format!(
+                "Up {}",
+                human_duration(now - self.started_at.unwrap_or(now))
+            ),
             ContainerStatus::Paused => "Paused".into(),
             ContainerStatus::Exited => format!(
                 "Exited ({}) {} ago",
@@ -76,7 +79,9 @@ impl Engine {
         let filters = parse_filters(&options.filters)?;
         let mut rows = Vec::new();
         for mut container in self.db.all()? {
-            if container.state.status().is_active() || container.state.status() == ContainerStatus::Created {
+            if container.state.status().is_active()
+                || container.state.status() == ContainerStatus::Created
+            {
                 // Only a container that may have exited needs its lock.
                 let _lock = ContainerLock::acquire(&self.options.runroot, &container.id)?;
                 match self.db.get(&container.id)? {
@@ -86,10 +91,16 @@ impl Engine {
                 self.sync(&mut container)?;
             }
             let summary = summarize(container);
-            if !options.all && summary.status != ContainerStatus::Running && !has_status_filter(&filters) {
+            if !options.all
+                && summary.status != ContainerStatus::Running
+                && !has_status_filter(&filters)
+            {
                 continue;
             }
-            if filters.iter().all(|(key, values)| values.iter().any(|v| matches(&summary, key, v))) {
+            if filters
+                .iter()
+                .all(|(key, values)| values.iter().any(|v| matches(&summary, key, v)))
+            {
                 rows.push(summary);
             }
         }
@@ -99,7 +110,13 @@ impl Engine {
 
 fn summarize(container: Container) -> ContainerSummary {
     ContainerSummary {
-        command: container.config.entrypoint.iter().chain(&container.config.command).cloned().collect(),
+        command: container
+            .config
+            .entrypoint
+            .iter()
+            .chain(&container.config.command)
+            .cloned()
+            .collect(),
         image: container.config.image_name,
         image_id: container.image_id,
         created_at: container.created_at,
@@ -120,11 +137,13 @@ type Filters = BTreeMap<String, Vec<String>>;
 fn parse_filters(filters: &[String]) -> Result<Filters> {
     let mut parsed: Filters = BTreeMap::new();
     for filter in filters {
-        let (key, value) = filter.split_once('=').ok_or_else(|| EngineError::InvalidOption {
-            option: "--filter",
-            value: filter.clone(),
-            reason: "expected KEY=VALUE".into(),
-        })?;
+        let (key, value) = filter
+            .split_once('=')
+            .ok_or_else(|| EngineError::InvalidOption {
+                option: "--filter",
+                value: filter.clone(),
+                reason: "expected KEY=VALUE".into(),
+            })?;
         if !matches!(key, "status" | "name" | "id" | "label") {
             return Err(EngineError::InvalidOption {
                 option: "--filter",
@@ -132,14 +151,22 @@ fn parse_filters(filters: &[String]) -> Result<Filters> {
                 reason: "supported filters are status, name, id and label".into(),
             });
         }
-        if key == "status" && !matches!(value, "created" | "running" | "paused" | "exited" | "stopped" | "configured") {
+        if key == "status"
+            && !matches!(
+                value,
+                "created" | "running" | "paused" | "exited" | "stopped" | "configured"
+            )
+        {
             return Err(EngineError::InvalidOption {
                 option: "--filter",
                 value: filter.clone(),
                 reason: "status must be created, running, paused or exited".into(),
             });
         }
-        parsed.entry(key.to_string()).or_default().push(value.to_string());
+        parsed
+            .entry(key.to_string())
+            .or_default()
+            .push(value.to_string());
     }
     Ok(parsed)
 }
@@ -151,7 +178,8 @@ fn has_status_filter(filters: &Filters) -> bool {
 fn matches(summary: &ContainerSummary, key: &str, value: &str) -> bool {
     match key {
         "status" => {
-            summary.status.as_str() == value || (value == "stopped" && summary.status == ContainerStatus::Exited)
+            summary.status.as_str() == value
+                || (value == "stopped" && summary.status == ContainerStatus::Exited)
         }
         // Podman matches names as a regular expression; a substring match
         // covers the plain-name use.

@@ -34,7 +34,12 @@ pub struct LogLine {
 impl Engine {
     /// Sends the container's log lines to `sink`; with `follow`, keeps
     /// sending until the container is no longer running.
-    pub fn logs(&self, name_or_id: &str, options: &LogOptions, sink: &mut dyn FnMut(&LogLine) -> Result<()>) -> Result<()> {
+    pub fn logs(
+        &self,
+        name_or_id: &str,
+        options: &LogOptions,
+        sink: &mut dyn FnMut(&LogLine) -> Result<()>,
+    ) -> Result<()> {
         let (id, log_path) = {
             let (_lock, container) = self.lock_container(name_or_id)?;
             (container.id.clone(), self.paths(&container.id).log)
@@ -65,6 +70,11 @@ impl Engine {
             if let Some(line) = assembler.take_partial() {
                 if keep(&line, options) {
                     first.push_back(line);
+                }
+            }
+            if let Some(tail) = options.tail {
+                while first.len() > tail {
+                    first.pop_front();
                 }
             }
         }
@@ -102,7 +112,8 @@ impl Engine {
 
 fn keep(line: &LogLine, options: &LogOptions) -> bool {
     let time = line.time.with_timezone(&Utc);
-    options.since.is_none_or(|since| time >= since) && options.until.is_none_or(|until| time < until)
+    options.since.is_none_or(|since| time >= since)
+        && options.until.is_none_or(|until| time < until)
 }
 
 fn read_available(
@@ -194,7 +205,10 @@ mod tests {
     #[test]
     fn assembler_keeps_final_partial_without_newline() {
         let mut assembler = LineAssembler::default();
-        assert_eq!(assembler.push(record(Stream::Stdout, true, "no newline")), None);
+        assert_eq!(
+            assembler.push(record(Stream::Stdout, true, "no newline")),
+            None
+        );
         assert_eq!(assembler.take_partial().unwrap().text, b"no newline");
     }
 }

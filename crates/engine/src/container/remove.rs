@@ -22,7 +22,11 @@ impl Engine {
         let (lock, mut container) = self.lock_container(name_or_id)?;
         if container.state.status().is_active() {
             if !options.force {
-                return Err(invalid_state(&container, "remove", ": stop it first or use --force"));
+                return Err(invalid_state(
+                    &container,
+                    "remove",
+                    ": stop it first or use --force",
+                ));
             }
             self.stop_locked(&mut container, Some(options.timeout.unwrap_or(0)))?;
         }
@@ -31,14 +35,19 @@ impl Engine {
 
     /// Removes a stopped container. Takes the lock guard so that the lock
     /// file is deleted while still held.
-    pub(crate) fn remove_locked(&self, lock: ContainerLock, container: &mut Container) -> Result<()> {
+    pub(crate) fn remove_locked(
+        &self,
+        lock: ContainerLock,
+        container: &mut Container,
+    ) -> Result<()> {
         self.release_runtime_resources(container);
         self.store.remove_container_fs(&container.id)?;
 
         let paths = self.paths(&container.id);
         let container_dir = self.store.container_dir(&container.id);
         if container_dir.exists() {
-            std::fs::remove_dir_all(&container_dir).map_err(|e| EngineError::io("remove directory", &container_dir, e))?;
+            std::fs::remove_dir_all(&container_dir)
+                .map_err(|e| EngineError::io("remove directory", &container_dir, e))?;
         }
         let _ = std::fs::remove_file(&paths.exit_file);
 

@@ -23,7 +23,11 @@ impl Engine {
         self.start_with(name_or_id, |bundle| Ok(AttachSocket::connect(bundle)?))
     }
 
-    fn start_with<T>(&self, name_or_id: &str, before_start: impl FnOnce(&Path) -> Result<T>) -> Result<Option<T>> {
+    fn start_with<T>(
+        &self,
+        name_or_id: &str,
+        before_start: impl FnOnce(&Path) -> Result<T>,
+    ) -> Result<Option<T>> {
         let (_lock, mut container) = self.lock_container(name_or_id)?;
 
         match container.state.status() {
@@ -72,7 +76,11 @@ impl Engine {
     }
 }
 
-pub(crate) fn invalid_state(container: &Container, op: &'static str, hint: &'static str) -> EngineError {
+pub(crate) fn invalid_state(
+    container: &Container,
+    op: &'static str,
+    hint: &'static str,
+) -> EngineError {
     EngineError::InvalidState {
         id: container.id.clone(),
         name: container.name.clone(),

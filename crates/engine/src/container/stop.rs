@@ -22,7 +22,11 @@ impl Engine {
         self.stop_locked(&mut container, timeout)
     }
 
-    pub(crate) fn stop_locked(&self, container: &mut Container, timeout: Option<u32>) -> Result<()> {
+    pub(crate) fn stop_locked(
+        &self,
+        container: &mut Container,
+        timeout: Option<u32>,
+    ) -> Result<()> {
         let runtime = self.runtime(&container.config.runtime)?;
         match container.state.status() {
             ContainerStatus::Configured | ContainerStatus::Exited => return Ok(()),
@@ -77,8 +81,15 @@ impl Engine {
     pub fn kill(&self, name_or_id: &str, signal: &str) -> Result<()> {
         let signal = berth_oci::signal::parse(signal)?;
         let (_lock, container) = self.lock_container(name_or_id)?;
-        if !matches!(container.state.status(), ContainerStatus::Running | ContainerStatus::Paused) {
-            return Err(invalid_state(&container, "kill", ": only running containers can be signalled"));
+        if !matches!(
+            container.state.status(),
+            ContainerStatus::Running | ContainerStatus::Paused
+        ) {
+            return Err(invalid_state(
+                &container,
+                "kill",
+                ": only running containers can be signalled",
+            ));
         }
         let runtime = self.runtime(&container.config.runtime)?;
         runtime.kill(&container.id, signal, false)?;
@@ -91,7 +102,12 @@ impl Engine {
 fn ignore_gone(result: berth_oci::Result<()>) -> Result<()> {
     match result {
         Err(berth_oci::OciError::RuntimeFailed { message, .. })
-            if message.contains("not running") || message.contains("does not exist") || message.contains("No such process") =>
+            // runc: "container not running"; crun: "No such process", or
+            // "error opening file `ROOT/ID/status`" once it forgot the container.
+            if message.contains("not running")
+                || message.contains("does not exist")
+                || message.contains("No such process")
+                || message.contains("No such file or directory") =>
         {
             Ok(())
         }

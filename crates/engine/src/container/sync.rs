@@ -17,7 +17,11 @@ impl Engine {
         ContainerPaths {
             log: userdata.join("ctr.log"),
             pid_file: self.options.runroot.join("pids").join(format!("{id}.pid")),
-            monitor_pid_file: self.options.runroot.join("pids").join(format!("{id}.conmon.pid")),
+            monitor_pid_file: self
+                .options
+                .runroot
+                .join("pids")
+                .join(format!("{id}.conmon.pid")),
             exit_file: exit_dir.join(id),
             exit_dir,
             persist_dir: userdata.join("persist"),
@@ -32,9 +36,12 @@ impl Engine {
         let lock = ContainerLock::acquire(&self.options.runroot, &id)?;
 
         // Another process may have removed it while this one waited.
-        let mut container = self.db.get(&id)?.ok_or_else(|| EngineError::NoSuchContainer {
-            name_or_id: name_or_id.to_string(),
-        })?;
+        let mut container = self
+            .db
+            .get(&id)?
+            .ok_or_else(|| EngineError::NoSuchContainer {
+                name_or_id: name_or_id.to_string(),
+            })?;
         self.sync(&mut container)?;
         Ok((lock, container))
     }
@@ -57,7 +64,8 @@ impl Engine {
             return Ok(());
         }
 
-        let monitor_alive = process::start_time(container.state.monitor_pid) == Some(container.state.monitor_start_time);
+        let monitor_alive = process::start_time(container.state.monitor_pid)
+            == Some(container.state.monitor_start_time);
         if !monitor_alive {
             // conmon is gone without an exit file: it was killed. The exit
             // code is unknown, so -1 is recorded rather than "running" forever.
@@ -67,7 +75,12 @@ impl Engine {
         Ok(())
     }
 
-    fn record_exit(&self, container: &mut Container, code: i32, finished_at: DateTime<Utc>) -> Result<()> {
+    fn record_exit(
+        &self,
+        container: &mut Container,
+        code: i32,
+        finished_at: DateTime<Utc>,
+    ) -> Result<()> {
         let paths = self.paths(&container.id);
         let state = &mut container.state;
         state.status = Some(ContainerStatus::Exited);

@@ -20,8 +20,10 @@ impl Engine {
                 let (_lock, container) = match self.lock_container(&id) {
                     Ok(found) => found,
                     Err(EngineError::NoSuchContainer { .. }) => {
-                        return self.db.removed_exit_code(&id)?.ok_or_else(|| EngineError::NoSuchContainer {
-                            name_or_id: name_or_id.to_string(),
+                        return self.db.removed_exit_code(&id)?.ok_or_else(|| {
+                            EngineError::NoSuchContainer {
+                                name_or_id: name_or_id.to_string(),
+                            }
                         })
                     }
                     Err(e) => return Err(e),
@@ -29,7 +31,10 @@ impl Engine {
                 match container.state.status() {
                     ContainerStatus::Exited => return Ok(container.state.exit_code.unwrap_or(-1)),
                     ContainerStatus::Configured => None,
-                    _ => ProcessHandle::open(container.state.monitor_pid, container.state.monitor_start_time),
+                    _ => ProcessHandle::open(
+                        container.state.monitor_pid,
+                        container.state.monitor_start_time,
+                    ),
                 }
             };
 

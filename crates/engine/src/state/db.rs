@@ -52,7 +52,10 @@ impl StateDb {
             .query_row("SELECT version FROM container_schema", [], |r| r.get(0))
             .optional()?;
         if version.is_none() {
-            conn.execute("INSERT INTO container_schema (version) VALUES (?1)", [SCHEMA_VERSION])?;
+            conn.execute(
+                "INSERT INTO container_schema (version) VALUES (?1)",
+                [SCHEMA_VERSION],
+            )?;
         }
         Ok(StateDb { conn })
     }
@@ -73,7 +76,9 @@ impl StateDb {
         );
         match result {
             Ok(_) => Ok(()),
-            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
                 let id = self.id_of_name(&container.name)?.unwrap_or_default();
                 Err(EngineError::NameInUse {
                     name: container.name.clone(),
@@ -91,7 +96,9 @@ impl StateDb {
     fn id_of_name(&self, name: &str) -> Result<Option<String>> {
         Ok(self
             .conn
-            .query_row("SELECT id FROM containers WHERE name = ?1", [name], |r| r.get(0))
+            .query_row("SELECT id FROM containers WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
             .optional()?)
     }
 
@@ -115,7 +122,9 @@ impl StateDb {
         let is_hex = !name_or_id.is_empty() && name_or_id.chars().all(|c| c.is_ascii_hexdigit());
         if is_hex {
             let pattern = format!("{}%", name_or_id.to_ascii_lowercase());
-            let mut statement = self.conn.prepare("SELECT id FROM containers WHERE id LIKE ?1 LIMIT 2")?;
+            let mut statement = self
+                .conn
+                .prepare("SELECT id FROM containers WHERE id LIKE ?1 LIMIT 2")?;
             let ids: Vec<String> = statement
                 .query_map([pattern], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
@@ -152,7 +161,9 @@ impl StateDb {
     }
 
     pub fn ids_using_image(&self, image_id: &str) -> Result<Vec<String>> {
-        let mut statement = self.conn.prepare("SELECT id FROM containers WHERE image_id = ?1")?;
+        let mut statement = self
+            .conn
+            .prepare("SELECT id FROM containers WHERE image_id = ?1")?;
         let ids = statement
             .query_map([image_id], |r| r.get(0))?
             .collect::<rusqlite::Result<Vec<String>>>()?;
@@ -160,18 +171,23 @@ impl StateDb {
     }
 
     pub fn save_state(&self, id: &str, state: &ContainerState) -> Result<()> {
-        self.conn
-            .execute("UPDATE containers SET state = ?1 WHERE id = ?2", params![to_json(state), id])?;
+        self.conn.execute(
+            "UPDATE containers SET state = ?1 WHERE id = ?2",
+            params![to_json(state), id],
+        )?;
         Ok(())
     }
 
     pub fn rename(&self, id: &str, new_name: &str) -> Result<()> {
-        let result = self
-            .conn
-            .execute("UPDATE containers SET name = ?1 WHERE id = ?2", params![new_name, id]);
+        let result = self.conn.execute(
+            "UPDATE containers SET name = ?1 WHERE id = ?2",
+            params![new_name, id],
+        );
         match result {
             Ok(_) => Ok(()),
-            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
                 Err(EngineError::NameInUse {
                     name: new_name.to_string(),
                     id: self.id_of_name(new_name)?.unwrap_or_default(),
@@ -205,7 +221,11 @@ impl StateDb {
     pub fn removed_exit_code(&self, id: &str) -> Result<Option<i32>> {
         Ok(self
             .conn
-            .query_row("SELECT exit_code FROM container_exit_codes WHERE id = ?1", [id], |r| r.get(0))
+            .query_row(
+                "SELECT exit_code FROM container_exit_codes WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
             .optional()?)
     }
 }
@@ -229,7 +249,13 @@ fn row_to_container(row: &rusqlite::Row<'_>) -> rusqlite::Result<Container> {
         image_id: row.get(2)?,
         created_at: DateTime::parse_from_rfc3339(&created_at)
             .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e)))?,
+            .map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    3,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            })?,
         config: serde_json::from_str::<ContainerConfig>(&config).map_err(|e| json_error(4, e))?,
         state: serde_json::from_str::<ContainerState>(&state).map_err(|e| json_error(5, e))?,
     })

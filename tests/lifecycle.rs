@@ -1,0 +1,445 @@
+//! Container lifecycle through the CLI: create, start, ps, inspect, logs,
+//! wait, stop, kill, rm, rename, and the errors for bad names and ids.
+mod common;
+
+use common::{exit_code, TestEnv};
+
+fn env_with_busybox() -> TestEnv {
+    let env = TestEnv::new();
+    env.import_busybox("busybox");
+    env
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn state(env: &TestEnv, name: &str) -> String {
+    env.berth_ok(&[
+        "inspect",
+        "--format",
+        "{{.State.Status}} {{.State.ExitCode}}",
+        name,
+    ])
+    .trim()
+    .to_string()
+}
+
+#[test]
+fn states_follow_create_start_exit_rm() {
+    let env = env_with_busybox();
+    // The container exits with 3 once the test creates /ctl/go.
+    let control = env.dir().join("control");
+    std::fs::create_dir(&control).unwrap();
+    let volume = format!("{}:/ctl", control.display());
+    let id = env.berth_ok(&[
+        "create",
+        "--name",
+        "job",
+        "-v",
+        &volume,
+        "busybox",
+        "sh",
+        "-c",
+        "until [ -e /ctl/go ]; do sleep 0.05; done; exit 3",
+    ]);
+    let id = id.trim();
+    assert_eq!(id.len(), 64);
+    assert_eq!(state(&env, "job"), "created 0");
+    assert_eq!(
+        env.berth_ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]),
+        "job created\n"
+    );
+    assert_eq!(env.berth_ok(&["ps", "--format", "{{.Names}}"]), "");
+
+    assert_eq!(env.berth_ok(&["start", "job"]), "job\n");
+    assert_eq!(state(&env, "job"), "running 0");
+    assert_eq!(
+        env.berth_ok(&["ps", "--format", "{{.Names}} {{.State}}"]),
+        "job running\n"
+    );
+    let pid: i32 = env
+        .berth_ok(&["inspect", "--format", "{{.State.Pid}}", "job"])
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(pid > 0);
+
+    std::fs::write(control.join("go"), "").unwrap();
+    assert_eq!(env.berth_ok(&["wait", "job"]), "3\n");
+    assert_eq!(state(&env, "job"), "exited 3");
+    assert_eq!(
+        env.berth_ok(&["inspect", "--format", "{{.State.Pid}}", "job"]),
+        "0\n"
+    );
+    assert!(env.berth_ok(&["ps", "-a"]).contains("Exited (3)"));
+
+    assert_eq!(env.berth_ok(&["rm", "job"]), "job\n");
+    let output = env.berth(&["inspect", "job"]);
+    assert_eq!(exit_code(&output), 125);
+    assert_eq!(text(&output.stderr), "Error: no such container: job\n");
+}
+
+#[test]
+fn exited_container_can_start_again() {
+    let env = env_with_busybox();
+    env.berth_ok(&["run", "--name", "again", "busybox", "echo", "hi"]);
+    env.berth_ok(&["start", "again"]);
+    assert_eq!(env.berth_ok(&["wait", "again"]), "0\n");
+    assert_eq!(env.berth_ok(&["logs", "again"]), "hi\nhi\n");
+}
+
+#[test]
+fn logs_survive_exit_and_reassemble_partial_lines() {
+    let env = env_with_busybox();
+    env.berth_ok(&[
+        "run",
+        "--name",
+        "talk",
+        "busybox",
+        "sh",
+        "-c",
+        "echo first; printf 'part'; sleep 0.1; printf 'ial\\n'; echo last; printf tail",
+    ]);
+    assert_eq!(
+        env.berth_ok(&["logs", "talk"]),
+        "first\npartial\nlast\ntail"
+    );
+    assert_eq!(env.berth_ok(&["logs", "--tail", "2", "talk"]), "last\ntail");
+    let stamped = env.berth_ok(&["logs", "-t", "talk"]);
+    let first = stamped.lines().next().unwrap();
+    let (time, rest) = first.split_once(' ').unwrap();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(time).is_ok(),
+        "{first}"
+    );
+    assert_eq!(rest, "first");
+    assert_eq!(
+        env.berth_ok(&["logs", "--since", "2099-01-01T00:00:00Z", "talk"]),
+        ""
+    );
+}
+
+#[test]
+fn logs_follow_ends_when_container_exits() {
+    let env = env_with_busybox();
+    env.berth_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "slow",
+        "busybox",
+        "sh",
+        "-c",
+        "echo a; sleep 1; echo b",
+    ]);
+    assert_eq!(env.berth_ok(&["logs", "-f", "slow"]), "a\nb\n");
+}
+
+#[test]
+fn stop_sends_signal_then_kill() {
+    let env = env_with_busybox();
+    env.berth_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "trapper",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 7' TERM; while true; do sleep 0.1; done",
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(env.berth_ok(&["stop", "trapper"]), "trapper\n");
+    assert_eq!(state(&env, "trapper"), "exited 7");
+
+    env.berth_ok(&[
+        "run", "-d", "--name", "stubborn", "busybox", "sleep", "1000",
+    ]);
+    assert_eq!(env.berth_ok(&["stop", "-t", "1", "stubborn"]), "stubborn\n");
+    assert_eq!(state(&env, "stubborn"), "exited 137");
+
+    // Stopping a stopped container succeeds quietly.
+    assert_eq!(env.berth_ok(&["stop", "stubborn"]), "stubborn\n");
+}
+
+#[test]
+fn stop_signal_option_is_used() {
+    let env = env_with_busybox();
+    env.berth_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "usr",
+        "--stop-signal",
+        "USR1",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 10' USR1; while true; do sleep 0.1; done",
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    env.berth_ok(&["stop", "usr"]);
+    assert_eq!(state(&env, "usr"), "exited 10");
+}
+
+#[test]
+fn kill_sends_named_signal() {
+    let env = env_with_busybox();
+    env.berth_ok(&["run", "-d", "--name", "k", "busybox", "sleep", "1000"]);
+    assert_eq!(env.berth_ok(&["kill", "-s", "sigkill", "k"]), "k\n");
+    assert_eq!(env.berth_ok(&["wait", "k"]), "137\n");
+
+    let output = env.berth(&["kill", "-s", "NOPE", "k"]);
+    assert_eq!(exit_code(&output), 125);
+    assert!(text(&output.stderr).contains("invalid signal \"NOPE\""));
+
+    let output = env.berth(&["kill", "k"]);
+    assert_eq!(exit_code(&output), 125, "killing an exited container");
+}
+
+#[test]
+fn rm_refuses_running_container_without_force() {
+    let env = env_with_busybox();
+    env.berth_ok(&["run", "-d", "--name", "busy", "busybox", "sleep", "1000"]);
+    let output = env.berth(&["rm", "busy"]);
+    assert_eq!(exit_code(&output), 125);
+    assert!(
+        text(&output.stderr).contains("stop it first or use --force"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(env.berth_ok(&["rm", "-f", "busy"]), "busy\n");
+    assert_eq!(env.container_ids(), Vec::<String>::new());
+}
+
+#[test]
+fn rm_all_removes_every_container() {
+    let env = env_with_busybox();
+    env.berth_ok(&["create", "busybox", "true"]);
+    env.berth_ok(&["run", "-d", "busybox", "sleep", "1000"]);
+    env.berth_ok(&["run", "busybox", "true"]);
+    assert_eq!(env.container_ids().len(), 3);
+    env.berth_ok(&["rm", "-af"]);
+    assert_eq!(env.container_ids(), Vec::<String>::new());
+}
+
+#[test]
+fn names_are_reusable_after_rm_and_rename() {
+    let env = env_with_busybox();
+    env.berth_ok(&["create", "--name", "first", "busybox", "true"]);
+    env.berth_ok(&["rm", "first"]);
+    env.berth_ok(&["create", "--name", "first", "busybox", "true"]);
+    env.berth_ok(&["rename", "first", "second"]);
+    env.berth_ok(&["create", "--name", "first", "busybox", "true"]);
+    let mut names: Vec<String> = env
+        .berth_ok(&["ps", "-a", "--format", "{{.Names}}"])
+        .lines()
+        .map(String::from)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["first", "second"]);
+    let output = env.berth(&["rename", "second", "first"]);
+    assert_eq!(exit_code(&output), 125);
+}
+
+#[test]
+fn generated_names_are_adjective_noun() {
+    let env = env_with_busybox();
+    env.berth_ok(&["create", "busybox", "true"]);
+    let name = env.berth_ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    let name = name.trim();
+    let parts: Vec<&str> = name.split('_').collect();
+    assert_eq!(parts.len(), 2, "{name}");
+    assert!(
+        parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase())),
+        "{name}"
+    );
+}
+
+#[test]
+fn id_prefixes_resolve_or_report_ambiguity() {
+    let env = env_with_busybox();
+    let mut ids = Vec::new();
+    // Enough containers that two share a first hex digit.
+    for _ in 0..17 {
+        ids.push(
+            env.berth_ok(&["create", "busybox", "true"])
+                .trim()
+                .to_string(),
+        );
+    }
+    let id = &ids[0];
+    assert_eq!(
+        env.berth_ok(&["inspect", "--format", "{{.Id}}", &id[..12]])
+            .trim(),
+        id
+    );
+
+    let first_digit = (0..ids.len())
+        .find_map(|i| {
+            ids.iter()
+                .skip(i + 1)
+                .find(|other| other[..1] == ids[i][..1])
+                .map(|o| o[..1].to_string())
+        })
+        .unwrap();
+    let output = env.berth(&["inspect", &first_digit]);
+    assert_eq!(exit_code(&output), 125);
+    assert!(
+        text(&output.stderr).contains("is ambiguous"),
+        "{}",
+        text(&output.stderr)
+    );
+
+    let output = env.berth(&["rm", "nosuch"]);
+    assert_eq!(exit_code(&output), 125);
+    assert_eq!(text(&output.stderr), "Error: no such container: nosuch\n");
+}
+
+#[test]
+fn ps_filters_and_formats() {
+    let env = env_with_busybox();
+    env.berth_ok(&[
+        "create", "--name", "labelled", "--label", "tier=web", "busybox", "true",
+    ]);
+    env.berth_ok(&["run", "--name", "done", "busybox", "true"]);
+    let names =
+        |filter: &str| env.berth_ok(&["ps", "-a", "--filter", filter, "--format", "{{.Names}}"]);
+    assert_eq!(names("status=exited"), "done\n");
+    assert_eq!(names("status=created"), "labelled\n");
+    assert_eq!(names("label=tier=web"), "labelled\n");
+    assert_eq!(names("label=tier"), "labelled\n");
+    assert_eq!(names("name=don"), "done\n");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&env.berth_ok(&["ps", "-a", "--format", "json"])).unwrap();
+    let rows = json.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    let done = rows.iter().find(|r| r["Names"][0] == "done").unwrap();
+    assert_eq!(done["State"], "exited");
+    assert_eq!(done["ExitCode"], 0);
+    assert_eq!(done["Id"].as_str().unwrap().len(), 64);
+
+    let table = env.berth_ok(&["ps", "-a", "--format", "table {{.Names}} {{.Status}}"]);
+    assert!(table.starts_with("NAMES "), "{table}");
+
+    let output = env.berth(&["ps", "--filter", "bogus=1"]);
+    assert_eq!(exit_code(&output), 125);
+    let output = env.berth(&["ps", "--format", "{{.NoSuchField}}", "-a"]);
+    assert_eq!(exit_code(&output), 125);
+}
+
+#[test]
+fn inspect_shows_podman_fields() {
+    let env = env_with_busybox();
+    env.berth_ok(&[
+        "create", "--name", "shape", "-e", "X=1", "--label", "a=b", "busybox", "echo", "hi",
+    ]);
+    let json: serde_json::Value =
+        serde_json::from_str(&env.berth_ok(&["inspect", "shape"])).unwrap();
+    let c = &json[0];
+    assert_eq!(c["Name"], "shape");
+    assert_eq!(c["Path"], "echo");
+    assert_eq!(c["Args"], serde_json::json!(["hi"]));
+    assert_eq!(c["State"]["Status"], "created");
+    assert_eq!(c["ImageName"], "localhost/busybox:latest");
+    assert_eq!(c["Config"]["Labels"]["a"], "b");
+    assert!(c["Config"]["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e == "X=1"));
+    assert_eq!(c["OCIRuntime"], "crun");
+}
+
+#[test]
+fn wait_returns_code_after_rm() {
+    let env = env_with_busybox();
+    let id = env.berth_ok(&["run", "-d", "--rm", "busybox", "sh", "-c", "exit 5"]);
+    assert_eq!(env.berth_ok(&["wait", id.trim()]), "5\n");
+}
+
+#[test]
+fn create_error_at_runtime_leaves_nothing() {
+    let env = env_with_busybox();
+    env.berth_ok(&["create", "--name", "broken", "busybox", "/no/such/binary"]);
+    let output = env.berth(&["start", "broken"]);
+    assert_eq!(exit_code(&output), 127);
+    assert_eq!(state(&env, "broken"), "created 0");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(env.root().to_str().unwrap()),
+        "rootfs still mounted"
+    );
+}
+
+#[test]
+fn missing_runtime_is_a_clear_error() {
+    let env = env_with_busybox();
+    let output = env.berth(&[
+        "run",
+        "--rm",
+        "--runtime",
+        "/no/such/runtime",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(exit_code(&output), 125);
+    assert!(
+        text(&output.stderr).contains("/no/such/runtime"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(env.container_ids(), Vec::<String>::new());
+}
+
+#[test]
+fn missing_conmon_is_a_clear_error() {
+    let env = env_with_busybox();
+    let output = env.berth(&[
+        "--conmon",
+        "/no/such/conmon",
+        "run",
+        "--rm",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(exit_code(&output), 125);
+    assert!(
+        text(&output.stderr).contains("conmon not found at /no/such/conmon"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(env.container_ids(), Vec::<String>::new());
+}
+
+#[test]
+fn parallel_runs_do_not_collide() {
+    let env = env_with_busybox();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..6)
+            .map(|i| {
+                let env = &env;
+                scope.spawn(move || {
+                    env.berth(&[
+                        "run",
+                        "--rm",
+                        "busybox",
+                        "sh",
+                        "-c",
+                        &format!("echo {i}; exit {i}"),
+                    ])
+                })
+            })
+            .collect();
+        for (i, handle) in handles.into_iter().enumerate() {
+            let output = handle.join().unwrap();
+            assert_eq!(exit_code(&output), i as i32, "{}", text(&output.stderr));
+            assert_eq!(text(&output.stdout), format!("{i}\n"));
+        }
+    });
+    assert_eq!(env.container_ids(), Vec::<String>::new());
+}

@@ -1,0 +1,427 @@
+//! `berth run` against real conmon with crun and runc: output, exit codes,
+//! terminals, stdin, and the options that shape the container.
+mod common;
+
+use common::{exit_code, TestEnv};
+
+const RUNTIMES: [&str; 2] = ["crun", "runc"];
+
+fn env_with_busybox() -> TestEnv {
+    let env = TestEnv::new();
+    env.import_busybox("busybox");
+    env
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn run_separates_stdout_and_stderr() {
+    let env = env_with_busybox();
+    for runtime in RUNTIMES {
+        let output = env.berth(&[
+            "run",
+            "--rm",
+            "--runtime",
+            runtime,
+            "busybox",
+            "sh",
+            "-c",
+            "echo out; echo err >&2",
+        ]);
+        assert_eq!(exit_code(&output), 0, "{runtime}: {}", text(&output.stderr));
+        assert_eq!(text(&output.stdout), "out\n", "{runtime}");
+        assert_eq!(text(&output.stderr), "err\n", "{runtime}");
+    }
+}
+
+#[test]
+fn run_delivers_large_output_in_order() {
+    let env = env_with_busybox();
+    for runtime in RUNTIMES {
+        let stdout = env.berth_ok(&[
+            "run",
+            "--rm",
+            "--runtime",
+            runtime,
+            "busybox",
+            "seq",
+            "1",
+            "50000",
+        ]);
+        let expected: String = (1..=50000).map(|n| format!("{n}\n")).collect();
+        assert_eq!(stdout.len(), expected.len(), "{runtime}");
+        assert!(
+            stdout == expected,
+            "{runtime}: output differs from seq 1 50000"
+        );
+    }
+}
+
+#[test]
+fn run_keeps_output_without_trailing_newline() {
+    let env = env_with_busybox();
+    let stdout = env.berth_ok(&["run", "--rm", "busybox", "printf", "no newline"]);
+    assert_eq!(stdout, "no newline");
+}
+
+#[test]
+fn run_returns_container_exit_codes() {
+    let env = env_with_busybox();
+    for runtime in RUNTIMES {
+        for code in [0, 1, 42] {
+            let output = env.berth(&[
+                "run",
+                "--rm",
+                "--runtime",
+                runtime,
+                "busybox",
+                "sh",
+                "-c",
+                &format!("exit {code}"),
+            ]);
+            assert_eq!(
+                exit_code(&output),
+                code,
+                "{runtime}: {}",
+                text(&output.stderr)
+            );
+        }
+    }
+}
+
+#[test]
+fn run_missing_command_exits_127() {
+    let env = env_with_busybox();
+    for runtime in RUNTIMES {
+        let output = env.berth(&[
+            "run",
+            "--rm",
+            "--runtime",
+            runtime,
+            "busybox",
+            "no-such-command",
+        ]);
+        assert_eq!(exit_code(&output), 127, "{runtime}");
+        let stderr = text(&output.stderr);
+        assert!(stderr.starts_with("Error: "), "{runtime}: {stderr}");
+        assert!(stderr.contains("no-such-command"), "{runtime}: {stderr}");
+    }
+    assert_eq!(env.container_ids(), Vec::<String>::new());
+}
+
+#[test]
+fn run_non_executable_command_exits_126() {
+    let env = env_with_busybox();
+    for runtime in RUNTIMES {
+        let output = env.berth(&["run", "--rm", "--runtime", runtime, "busybox", "/etc"]);
+        assert_eq!(
+            exit_code(&output),
+            126,
+            "{runtime}: {}",
+            text(&output.stderr)
+        );
+    }
+}
+
+#[test]
+fn run_unknown_image_exits_125() {
+    let env = TestEnv::new();
+    let output = env.berth(&["run", "--rm", "nosuchimage", "true"]);
+    assert_eq!(exit_code(&output), 125);
+    assert_eq!(
+        text(&output.stderr),
+        "Error: image not found: nosuchimage: import it with `berth import` or check `berth images`\n"
+    );
+}
+
+#[test]
+fn run_bad_flag_exits_125() {
+    let env = env_with_busybox();
+    let output = env.berth(&["run", "--no-such-flag", "busybox", "true"]);
+    assert_eq!(exit_code(&output), 125);
+    let output = env.berth(&["run", "--memory", "lots", "busybox", "true"]);
+    assert_eq!(exit_code(&output), 125);
+    assert!(
+        text(&output.stderr).contains("invalid --memory \"lots\""),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(env.container_ids(), Vec::<String>::new());
+}
+
+#[test]
+fn run_name_in_use_exits_125() {
+    let env = env_with_busybox();
+    env.berth_ok(&["create", "--name", "taken", "busybox", "true"]);
+    let output = env.berth(&["run", "--name", "taken", "busybox", "true"]);
+    assert_eq!(exit_code(&output), 125);
+    assert!(text(&output.stderr).contains("the container name \"taken\" is already in use"));
+    assert_eq!(env.container_ids().len(), 1);
+}
+
+#[test]
+fn run_invalid_name_exits_125() {
+    let env = env_with_busybox();
+    let output = env.berth(&["run", "--name", "-bad", "busybox", "true"]);
+    assert_eq!(exit_code(&output), 125);
+    assert!(text(&output.stderr).contains("invalid container name \"-bad\""));
+}
+
+#[test]
+fn run_rm_leaves_nothing() {
+    let env = env_with_busybox();
+    for runtime in RUNTIMES {
+        env.berth_ok(&["run", "--rm", "--runtime", runtime, "busybox", "true"]);
+    }
+    assert_eq!(env.container_ids(), Vec::<String>::new());
+    let containers = env.root().join("containers");
+    let left: Vec<_> = std::fs::read_dir(&containers).unwrap().collect();
+    assert!(left.is_empty(), "container dirs left: {left:?}");
+}
+
+#[test]
+fn run_tty_gives_a_terminal() {
+    let env = env_with_busybox();
+    for runtime in RUNTIMES {
+        let stdout = env.berth_ok(&[
+            "run",
+            "--rm",
+            "-t",
+            "--runtime",
+            runtime,
+            "busybox",
+            "sh",
+            "-c",
+            "tty; echo $TERM",
+        ]);
+        assert_eq!(stdout, "/dev/pts/0\r\nxterm\r\n", "{runtime}");
+    }
+    let stdout = env.berth_ok(&["run", "--rm", "busybox", "sh", "-c", "tty || true"]);
+    assert_eq!(stdout, "not a tty\n");
+}
+
+#[test]
+fn run_interactive_forwards_stdin_until_eof() {
+    let env = env_with_busybox();
+    let input: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let output = env.berth_stdin(&["run", "--rm", "-i", "busybox", "cat"], &input);
+    assert_eq!(exit_code(&output), 0, "{}", text(&output.stderr));
+    assert!(
+        output.stdout == input,
+        "stdin came back changed: {} bytes",
+        output.stdout.len()
+    );
+}
+
+#[test]
+fn run_without_interactive_gives_no_stdin() {
+    let env = env_with_busybox();
+    let output = env.berth_stdin(&["run", "--rm", "busybox", "cat"], b"ignored");
+    assert_eq!(exit_code(&output), 0);
+    assert_eq!(text(&output.stdout), "");
+}
+
+#[test]
+fn run_applies_env_workdir_user_hostname() {
+    let env = env_with_busybox();
+    let env_file = env.dir().join("vars");
+    std::fs::write(&env_file, "# comment\nFROM_FILE=yes\nB=file\n").unwrap();
+    let stdout = env.berth_ok(&[
+        "run",
+        "--rm",
+        "-e",
+        "A=1",
+        "-e",
+        "B=flag",
+        "--env-file",
+        env_file.to_str().unwrap(),
+        "-w",
+        "/tmp",
+        "-u",
+        "berthuser",
+        "--hostname",
+        "box",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $A $B $FROM_FILE; pwd; id; hostname; cat /etc/hostname",
+    ]);
+    assert_eq!(
+        stdout,
+        "1 flag yes\n/tmp\nuid=1000(berthuser) gid=1000(berthuser) groups=10(wheel),1000(berthuser)\nbox\nbox\n"
+    );
+}
+
+#[test]
+fn run_entrypoint_replaces_command() {
+    let env = env_with_busybox();
+    let stdout = env.berth_ok(&["run", "--rm", "--entrypoint", "echo", "busybox", "a", "b"]);
+    assert_eq!(stdout, "a b\n");
+    let stdout = env.berth_ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        r#"["sh","-c"]"#,
+        "busybox",
+        "echo json",
+    ]);
+    assert_eq!(stdout, "json\n");
+}
+
+#[test]
+fn run_unknown_user_exits_125() {
+    let env = env_with_busybox();
+    let output = env.berth(&["run", "--rm", "-u", "nobody-here", "busybox", "true"]);
+    assert_eq!(exit_code(&output), 125);
+    assert_eq!(
+        text(&output.stderr),
+        "Error: unable to find user nobody-here: no matching entries in the container's /etc/passwd\n"
+    );
+    assert_eq!(env.container_ids(), Vec::<String>::new());
+}
+
+#[test]
+fn run_bind_mounts_and_read_only() {
+    let env = env_with_busybox();
+    let data = env.dir().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("in.txt"), "from host\n").unwrap();
+    let rw = format!("{}:/data", data.display());
+    let ro = format!("{}:/ro:ro", data.display());
+
+    let stdout = env.berth_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &rw,
+        "-v",
+        &ro,
+        "busybox",
+        "sh",
+        "-c",
+        "cat /data/in.txt; echo new > /data/out.txt; echo x > /ro/x 2>/dev/null || echo ro-refused",
+    ]);
+    assert_eq!(stdout, "from host\nro-refused\n");
+    assert_eq!(
+        std::fs::read_to_string(data.join("out.txt")).unwrap(),
+        "new\n"
+    );
+
+    let output = env.berth(&["run", "--rm", "--read-only", "busybox", "touch", "/newfile"]);
+    assert_eq!(exit_code(&output), 1);
+    let stdout = env.berth_ok(&[
+        "run",
+        "--rm",
+        "--read-only",
+        "--tmpfs",
+        "/scratch",
+        "busybox",
+        "sh",
+        "-c",
+        "touch /scratch/f && echo ok",
+    ]);
+    assert_eq!(stdout, "ok\n");
+}
+
+#[test]
+fn run_missing_volume_source_exits_125() {
+    let env = env_with_busybox();
+    let output = env.berth(&["run", "--rm", "-v", "/no/such/dir:/data", "busybox", "true"]);
+    assert_eq!(exit_code(&output), 125);
+    assert!(
+        text(&output.stderr).contains("/no/such/dir"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(env.container_ids(), Vec::<String>::new());
+}
+
+#[test]
+fn run_capabilities_follow_flags() {
+    let env = env_with_busybox();
+    let capeff = |args: &[&str]| {
+        let mut full = vec!["run", "--rm"];
+        full.extend_from_slice(args);
+        full.extend_from_slice(&["busybox", "sh", "-c", "grep CapEff /proc/self/status"]);
+        env.berth_ok(&full)
+    };
+    // Podman's default set: CHOWN DAC_OVERRIDE FOWNER FSETID KILL
+    // NET_BIND_SERVICE SETFCAP SETGID SETPCAP SETUID SYS_CHROOT.
+    assert_eq!(capeff(&[]), "CapEff:\t00000000800405fb\n");
+    assert_eq!(
+        capeff(&["--cap-drop", "ALL"]),
+        "CapEff:\t0000000000000000\n"
+    );
+    assert_eq!(
+        capeff(&["--cap-drop", "ALL", "--cap-add", "net_admin"]),
+        "CapEff:\t0000000000001000\n"
+    );
+}
+
+#[test]
+fn run_limits_are_applied() {
+    let env = env_with_busybox();
+    let stdout = env.berth_ok(&[
+        "run",
+        "--rm",
+        "--ulimit",
+        "nofile=512:1024",
+        "busybox",
+        "sh",
+        "-c",
+        "ulimit -n; ulimit -Hn",
+    ]);
+    assert_eq!(stdout, "512\n1024\n");
+    let stdout = env.berth_ok(&[
+        "run",
+        "--rm",
+        "--pids-limit",
+        "33",
+        "--memory",
+        "64m",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory/memory.limit_in_bytes",
+    ]);
+    assert_eq!(stdout, "33\n67108864\n");
+}
+
+#[test]
+fn run_default_nofile_fits_host_hard_limit() {
+    let env = env_with_busybox();
+    let hard = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .unwrap()
+        .1;
+    let stdout = env.berth_ok(&["run", "--rm", "busybox", "sh", "-c", "ulimit -Hn"]);
+    assert_eq!(stdout.trim().parse::<u64>().unwrap(), hard.min(1_048_576));
+}
+
+#[test]
+fn run_detached_prints_id_and_keeps_logs() {
+    let env = env_with_busybox();
+    let id = env.berth_ok(&["run", "-d", "busybox", "sh", "-c", "echo one; echo two >&2"]);
+    let id = id.trim();
+    assert_eq!(id.len(), 64);
+    assert_eq!(env.berth_ok(&["wait", id]), "0\n");
+    let output = env.berth(&["logs", id]);
+    assert_eq!(text(&output.stdout), "one\n");
+    assert_eq!(text(&output.stderr), "two\n");
+}
+
+#[test]
+fn run_init_reaps_as_pid_one() {
+    let env = env_with_busybox();
+    let stdout = env.berth_ok(&[
+        "run",
+        "--rm",
+        "--init",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /proc/1/cmdline | tr '\\0' ' '",
+    ]);
+    assert!(stdout.starts_with("/run/berth-init"), "{stdout}");
+}
