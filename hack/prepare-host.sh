@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Prepare a Debian 12 host to build and test berth. Run it as root. It is
+# safe to re-run, because each step checks first, and it prints one line
+# per change it makes.
+#
+# - installs the runtime dependencies (conmon, crun, runc, netavark, ...);
+# - on a cgroup hybrid host, mounts every controller that sits unused on the
+#   cgroup v2 hierarchy as its own v1 hierarchy, because berth places
+#   containers in the v1 hierarchies only;
+# - opens /dev/net/tun to all users so rootless slirp4netns works;
+# - creates /etc/subuid and /etc/subgid if missing.
+set -euo pipefail
+
+if [[ $(id -u) -ne 0 ]]; then
+    echo "error: $0 must run as root" >&2
+    exit 1
+fi
+
+# podman is not a dependency of berth: it is installed only as the
+# reference implementation that benchmarks and output checks compare with.
+packages=(
+    conmon crun runc busybox-static catatonit uidmap slirp4netns iptables
+    netavark aardvark-dns skopeo umoci fuse-overlayfs
+    golang-github-containers-common zstd tar podman
+)
+
+is_installed() {
+    [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]
+}
+
+missing=()
+for package in "${packages[@]}"; do
+    is_installed "$package" || missing+=("$package")
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+    echo "installing packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >/dev/null
+fi
+
+# In hybrid mode the kernel attaches every controller that no v1 hierarchy
+# claims to the v2 hierarchy at /sys/fs/cgroup/unified. A controller there
+# cannot be used through v1, so give each one its own v1 mount. Afterwards
+# cgroup.controllers on the v2 mount lists nothing.
+unified=/sys/fs/cgroup/unified
+if [[ -r $unified/cgroup.controllers ]]; then
+    read -r -a controllers <"$unified/cgroup.controllers" || true
+    for controller in "${controllers[@]}"; do
+        target=/sys/fs/cgroup/$controller
+        if mountpoint -q "$target"; then
+            continue
+        fi
+        mkdir -p "$target"
+        mount -t cgroup -o "$controller" cgroup "$target"
+        echo "mounted cgroup v1 controller $controller at $target"
+    done
+fi
+
+if [[ -c /dev/net/tun ]] && [[ $(stat -c %a /dev/net/tun) != 666 ]]; then
+    chmod 0666 /dev/net/tun
+    echo "made /dev/net/tun usable by all users (mode 0666)"
+fi
+
+for file in /etc/subuid /etc/subgid; do
+    if [[ ! -e $file ]]; then
+        install -m 0644 /dev/null "$file"
+        echo "created empty $file"
+    fi
+done
