@@ -302,6 +302,9 @@ fn is_declaration(pipeline: &str) -> bool {
 /// reports `can't evaluate field X`. Any other object (labels, annotations,
 /// and the empty object) is treated as a Go map: a missing key reads as
 /// `<no value>`. Integers stay integers, so `{{.State.ExitCode}}` prints `0`.
+///
+/// NOTE: gtmpl keeps objects in a hash map, so `{{range $k, $v := .Labels}}`
+/// visits keys in arbitrary order, where Go visits them sorted.
 pub(crate) fn to_template_value(value: &serde_json::Value) -> Value {
     use serde_json::Value as Json;
     match value {
