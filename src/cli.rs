@@ -121,6 +121,19 @@ pub enum ContainerCommand {
     /// Remove containers.
     Rm(RmArgs),
 
+    /// Freeze all processes of running containers.
+    Pause(AllArgs),
+
+    /// Thaw paused containers.
+    Unpause(AllArgs),
+
+    /// Stop (when running) and start containers again.
+    Restart(StopArgs),
+
+    /// Show container events: create, start, died, stop, kill, pause,
+    /// unpause, restart, remove.
+    Events(EventsArgs),
+
     /// Rename a container.
     Rename { container: String, new_name: String },
 }
@@ -268,6 +281,11 @@ pub struct CreateArgs {
     #[arg(long)]
     pub rm: bool,
 
+    /// Restart policy applied when the container exits: no, always,
+    /// on-failure[:MAX_RETRIES] or unless-stopped.
+    #[arg(long)]
+    pub restart: Option<String>,
+
     /// Network mode: none (default) or host.
     #[arg(long, alias = "net")]
     pub network: Option<String>,
@@ -375,7 +393,38 @@ pub struct LogsArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct AllArgs {
+    /// Act on all containers in the right state.
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Only events since this time: RFC 3339, Unix seconds, or a duration such as 10m.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only events before this time, in the same forms as --since.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Filter: container=NAME_OR_ID, event=STATUS, type=container, image=NAME.
+    #[arg(short = 'f', long)]
+    pub filter: Vec<String>,
+    /// Output: json (one object per line) or a Go template.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Keep printing new events (true) or print past events and exit (false).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub stream: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct WaitArgs {
+    /// Wait until the container is in one of these states: created, running,
+    /// paused, exited or stopped (default: stopped).
+    #[arg(long)]
+    pub condition: Vec<String>,
     #[arg(required = true)]
     pub containers: Vec<String>,
 }

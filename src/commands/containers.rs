@@ -4,13 +4,13 @@ use std::io::Write;
 
 use berth_engine::{
     ContainerStatus, ContainerSummary, Engine, EngineError, ListOptions, LogOptions, LogStream,
-    RemoveOptions,
+    RemoveOptions, WaitCondition,
 };
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::{for_each_name, CliError, CliResult};
-use crate::cli::{InspectArgs, KillArgs, LogsArgs, PsArgs, RmArgs, StopArgs, WaitArgs};
+use crate::cli::{AllArgs, InspectArgs, KillArgs, LogsArgs, PsArgs, RmArgs, StopArgs, WaitArgs};
 use crate::format;
 
 /// Commands longer than this are cut in `ps` without `--no-trunc`, as in Podman.
@@ -265,7 +265,7 @@ fn write_line(
 
 /// Parses `--since`/`--until`: RFC 3339, Unix seconds, or a duration before
 /// now such as `10m`, `1h30m`, `45s`.
-fn parse_time(option: &'static str, value: &str) -> Result<DateTime<Utc>, CliError> {
+pub(super) fn parse_time(option: &'static str, value: &str) -> Result<DateTime<Utc>, CliError> {
     if let Ok(time) = DateTime::parse_from_rfc3339(value) {
         return Ok(time.with_timezone(&Utc));
     }
@@ -314,9 +314,20 @@ fn parse_duration(value: &str) -> Option<chrono::Duration> {
 }
 
 pub fn wait(engine: &Engine, args: &WaitArgs) -> CliResult {
+    let mut conditions = Vec::new();
+    for condition in &args.condition {
+        conditions.push(WaitCondition::parse(condition).ok_or_else(|| {
+            CliError::Usage(format!(
+                "invalid --condition {condition:?}: use created, running, paused, exited or stopped"
+            ))
+        })?);
+    }
+    if conditions.is_empty() {
+        conditions.push(WaitCondition::Exited);
+    }
     let mut failure = None;
     for name in &args.containers {
-        match engine.wait(name) {
+        match engine.wait_for(name, &conditions) {
             Ok(code) => println!("{code}"),
             Err(error) => {
                 eprintln!("Error: {error}");
@@ -332,9 +343,46 @@ pub fn wait(engine: &Engine, args: &WaitArgs) -> CliResult {
 
 pub fn stop(engine: &Engine, args: &StopArgs) -> CliResult {
     let names = targets(engine, &args.containers, args.all, true)?;
-    for_each_name(&names, |name| match engine.stop(name, args.time) {
-        Err(EngineError::NoSuchContainer { .. }) if args.ignore => Ok(()),
-        other => other,
+    for_each_name(&names, |name| {
+        ignore_missing(engine.stop(name, args.time), args.ignore)
+    })
+}
+
+pub fn pause(engine: &Engine, args: &AllArgs, pause: bool) -> CliResult {
+    let names = if args.all {
+        let wanted = if pause {
+            ContainerStatus::Running
+        } else {
+            ContainerStatus::Paused
+        };
+        let rows = engine.list(&ListOptions {
+            all: true,
+            filters: Vec::new(),
+        })?;
+        rows.into_iter()
+            .filter(|r| r.status == wanted)
+            .map(|r| r.id)
+            .collect()
+    } else if args.containers.is_empty() {
+        return Err(CliError::Usage(
+            "give at least one container name or id, or --all".into(),
+        ));
+    } else {
+        args.containers.clone()
+    };
+    for_each_name(&names, |name| {
+        if pause {
+            engine.pause(name).map(|()| true)
+        } else {
+            engine.unpause(name).map(|()| true)
+        }
+    })
+}
+
+pub fn restart(engine: &Engine, args: &StopArgs) -> CliResult {
+    let names = targets(engine, &args.containers, args.all, true)?;
+    for_each_name(&names, |name| {
+        engine.restart(name, args.time).map(|()| true)
     })
 }
 
@@ -342,7 +390,9 @@ pub fn kill(engine: &Engine, args: &KillArgs) -> CliResult {
     // An unknown signal is refused before anything is sent.
     berth_engine::parse_signal(&args.signal)?;
     let names = targets(engine, &args.containers, args.all, true)?;
-    for_each_name(&names, |name| engine.kill(name, &args.signal))
+    for_each_name(&names, |name| {
+        engine.kill(name, &args.signal).map(|()| true)
+    })
 }
 
 pub fn remove(engine: &Engine, args: &RmArgs) -> CliResult {
@@ -351,10 +401,18 @@ pub fn remove(engine: &Engine, args: &RmArgs) -> CliResult {
         force: args.force,
         timeout: args.time,
     };
-    for_each_name(&names, |name| match engine.remove(name, &options) {
-        Err(EngineError::NoSuchContainer { .. }) if args.ignore => Ok(()),
-        other => other,
+    for_each_name(&names, |name| {
+        ignore_missing(engine.remove(name, &options), args.ignore)
     })
+}
+
+/// With `--ignore`, a container that does not exist is skipped silently.
+fn ignore_missing(result: Result<(), EngineError>, ignore: bool) -> Result<bool, EngineError> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(EngineError::NoSuchContainer { .. }) if ignore => Ok(false),
+        Err(error) => Err(error),
+    }
 }
 
 pub fn cleanup(engine: &Engine, containers: &[String]) -> CliResult {

@@ -1,5 +1,6 @@
 //! One function per command; each returns the process exit code.
 mod containers;
+mod events;
 mod images;
 mod run;
 mod system;
@@ -98,6 +99,10 @@ fn container_command(global: &GlobalOptions, command: ContainerCommand) -> CliRe
         ContainerCommand::Stop(args) => containers::stop(&engine, &args),
         ContainerCommand::Kill(args) => containers::kill(&engine, &args),
         ContainerCommand::Rm(args) => containers::remove(&engine, &args),
+        ContainerCommand::Pause(args) => containers::pause(&engine, &args, true),
+        ContainerCommand::Unpause(args) => containers::pause(&engine, &args, false),
+        ContainerCommand::Restart(args) => containers::restart(&engine, &args),
+        ContainerCommand::Events(args) => events::events(&engine, &args),
         ContainerCommand::Rename {
             container,
             new_name,
@@ -136,16 +141,18 @@ pub fn engine_options(global: &GlobalOptions) -> EngineOptions {
     }
 }
 
-/// Runs `action` on each name, printing the name on success as Podman does;
-/// the first error is returned after every name was tried.
+/// Runs `action` on each name, printing the name on success as Podman does
+/// (unless the action returns `Ok(false)`: a missing container ignored with
+/// `--ignore`); the first error is returned after every name was tried.
 pub fn for_each_name(
     names: &[String],
-    mut action: impl FnMut(&str) -> Result<(), EngineError>,
+    mut action: impl FnMut(&str) -> Result<bool, EngineError>,
 ) -> CliResult {
     let mut failure: Option<EngineError> = None;
     for name in names {
         match action(name) {
-            Ok(()) => println!("{name}"),
+            Ok(true) => println!("{name}"),
+            Ok(false) => {}
             Err(error) => {
                 if let Some(previous) = failure.replace(error) {
                     eprintln!("Error: {previous}");

@@ -51,7 +51,7 @@ pub fn start(engine: &Engine, global: &GlobalOptions, args: &StartArgs) -> CliRe
             true,
         );
     }
-    super::for_each_name(&args.containers, |name| engine.start(name))
+    super::for_each_name(&args.containers, |name| engine.start(name).map(|()| true))
 }
 
 pub fn attach(engine: &Engine, global: &GlobalOptions, args: &AttachArgs) -> CliResult {
@@ -183,6 +183,7 @@ fn create_options(args: &CreateArgs) -> Result<CreateOptions, CliError> {
         auto_remove: args.rm,
         network: args.network.clone(),
         create_command: std::env::args().collect(),
+        restart: args.restart.clone(),
     })
 }
 

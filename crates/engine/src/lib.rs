@@ -22,10 +22,12 @@
 pub mod container;
 mod error;
 mod etc_files;
+pub mod events;
 mod image;
 mod info;
 mod lock;
 mod names;
+mod pause_point;
 mod process;
 mod state;
 mod user;
@@ -37,6 +39,7 @@ pub use berth_oci::logs::Stream as LogStream;
 pub use container::{
     Container, ContainerConfig, ContainerInspect, ContainerState, ContainerStatus,
     ContainerSummary, CreateOptions, ListOptions, LogLine, LogOptions, MountRequest, RemoveOptions,
+    RestartPolicy, WaitCondition,
 };
 pub use error::{EngineError, Result};
 pub use image::{ImageInspect, ImageSummary, RemovedImage};

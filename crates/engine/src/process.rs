@@ -20,6 +20,24 @@ pub(crate) fn start_time(pid: i32) -> Option<u64> {
     after_name.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// Whether the process that started at `expected_start_time` still runs: a
+/// zombie (dead, not yet reaped by conmon) counts as gone.
+pub(crate) fn is_running(pid: i32, expected_start_time: u64) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let Some(after_name) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return false;
+    };
+    let mut fields = after_name.split_whitespace();
+    let state = fields.next().unwrap_or("X");
+    let start = fields.nth(18).and_then(|s| s.parse::<u64>().ok());
+    start == Some(expected_start_time) && !matches!(state, "Z" | "X" | "x")
+}
+
 /// A pidfd on a process that was checked to be the recorded one.
 pub(crate) struct ProcessHandle {
     pidfd: OwnedFd,

@@ -22,9 +22,23 @@ impl Engine {
 
         self.release_runtime_resources(&mut container);
         self.db.save_state(&container.id, &container.state)?;
+        self.emit(&container, "cleanup");
 
         if container.config.auto_remove {
-            self.remove_locked(lock, &mut container)?;
+            return self.remove_locked(lock, &mut container);
+        }
+
+        let state = &container.state;
+        let policy = container.config.restart_policy;
+        if policy.should_restart(
+            state.exit_code.unwrap_or(-1),
+            state.restart_count,
+            state.stopped_by_user,
+        ) {
+            container.state.restart_count += 1;
+            debug!(container_id = %container.id, restart_count = container.state.restart_count, policy = policy.name(), "restarting by policy");
+            self.emit(&container, "restart");
+            self.start_locked(&mut container, |_| Ok(()))?;
         }
         Ok(())
     }

@@ -9,7 +9,9 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use tracing::debug;
 
-use super::{Container, ContainerConfig, ContainerState, ContainerStatus, UlimitConfig};
+use super::{
+    Container, ContainerConfig, ContainerState, ContainerStatus, RestartPolicy, UlimitConfig,
+};
 use crate::{names, Engine, EngineError, Result};
 
 /// The default stop timeout in seconds, as Podman's.
@@ -63,6 +65,8 @@ pub struct CreateOptions {
     /// `none` (default) or `host`.
     pub network: Option<String>,
     pub create_command: Vec<String>,
+    /// `--restart`: `no`, `always`, `on-failure[:N]`, `unless-stopped`.
+    pub restart: Option<String>,
 }
 
 /// A mount the user asked for.
@@ -109,14 +113,23 @@ impl Engine {
             },
         };
 
+        // The row comes first: a crash after it leaves a container that
+        // `rm` removes, while a directory without a row would be lost.
+        self.db.insert(&container)?;
+        crate::pause_point::reach("create-after-insert");
         let userdata = self.paths(&id).userdata;
-        std::fs::create_dir_all(&userdata)
-            .map_err(|e| EngineError::io("create directory", &userdata, e))?;
-        if let Err(error) = self.db.insert(&container) {
-            let _ = std::fs::remove_dir_all(self.store.container_dir(&id));
-            return Err(error);
+        if let Err(e) = std::fs::create_dir_all(&userdata) {
+            let error = EngineError::io("create directory", &userdata, e);
+            return Err(match self.db.delete(&id, None) {
+                Ok(()) => error,
+                Err(cleanup) => EngineError::WithCleanupFailure {
+                    error: Box::new(error),
+                    cleanup: Box::new(cleanup),
+                },
+            });
         }
         debug!(container_id = %id, name = %container.name, image = %image.id, "container created");
+        self.emit(&container, "create");
         Ok(id)
     }
 
@@ -225,6 +238,7 @@ fn resolve_config(
         auto_remove: options.auto_remove,
         network,
         create_command: options.create_command.clone(),
+        restart_policy: parse_restart(options.restart.as_deref(), options.auto_remove)?,
     })
 }
 
@@ -293,6 +307,25 @@ impl EnvList {
     fn contains(&self, key: &str) -> bool {
         self.entries.iter().any(|(k, _)| k == key)
     }
+}
+
+fn parse_restart(value: Option<&str>, auto_remove: bool) -> Result<RestartPolicy> {
+    let Some(value) = value else {
+        return Ok(RestartPolicy::No);
+    };
+    let policy = RestartPolicy::parse(value).ok_or_else(|| EngineError::InvalidOption {
+        option: "--restart",
+        value: value.to_string(),
+        reason: "use no, always, on-failure[:MAX_RETRIES] or unless-stopped".into(),
+    })?;
+    if auto_remove && policy != RestartPolicy::No {
+        return Err(EngineError::InvalidOption {
+            option: "--restart",
+            value: value.to_string(),
+            reason: "a restart policy cannot be combined with --rm".into(),
+        });
+    }
+    Ok(policy)
 }
 
 fn parse_security_opts(values: &[String]) -> Result<bool> {

@@ -32,6 +32,13 @@ impl Engine {
         berth_oci::cgroup::check_host(&runtime.name)?;
         let monitor = self.monitor()?;
 
+        // An exited container, or one whose earlier init was interrupted
+        // (berth killed after the mount or the handshake), still has a
+        // runtime container or mount that would make this init fail.
+        if container.state.mounted || container.state.monitor_pid != 0 {
+            self.release_runtime_resources(container);
+        }
+
         match self.init_steps(container, &runtime, &monitor) {
             Ok(()) => Ok(()),
             Err(error) => {
@@ -57,6 +64,7 @@ impl Engine {
         let rootfs = self.store.mount(&container.id, &image)?;
         container.state.mounted = true;
         self.db.save_state(&container.id, &container.state)?;
+        crate::pause_point::reach("init-after-mount");
 
         let process_user = user::resolve(&rootfs, &container.config.user)?;
         let hostname = hostname_of(container);
@@ -136,6 +144,7 @@ impl Engine {
             debug: self.options.debug,
         };
         let created = monitor.create(&request)?;
+        crate::pause_point::reach("init-after-monitor");
         debug!(container_id = %container.id, pid = created.pid, monitor_pid = created.monitor_pid, "runtime container created");
 
         let state = &mut container.state;
@@ -148,7 +157,9 @@ impl Engine {
         state.finished_at = None;
         state.oom_killed = false;
         state.error.clear();
-        self.db.save_state(&container.id, state)
+        self.db.save_state(&container.id, state)?;
+        self.emit(container, "init");
+        Ok(())
     }
 
     /// The program and arguments conmon runs when the container exits.

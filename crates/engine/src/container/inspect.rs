@@ -123,6 +123,7 @@ pub struct InspectHostConfig {
     pub pids_limit: i64,
     pub ulimits: Vec<BTreeMap<String, serde_json::Value>>,
     pub init: bool,
+    pub restart_policy: BTreeMap<String, serde_json::Value>,
     pub runtime: String,
     pub security_opt: Vec<String>,
 }
@@ -188,7 +189,7 @@ impl Engine {
             pid_file: paths.pid_file.display().to_string(),
             conmon_pid_file: paths.monitor_pid_file.display().to_string(),
             name: container.name.clone(),
-            restart_count: 0,
+            restart_count: state.restart_count,
             driver: driver.name().into(),
             mount_label: String::new(),
             process_label: String::new(),
@@ -283,6 +284,19 @@ impl Engine {
                     })
                     .collect(),
                 init: config.init,
+                restart_policy: BTreeMap::from([
+                    (
+                        "Name".to_string(),
+                        serde_json::json!(config.restart_policy.name()),
+                    ),
+                    (
+                        "MaximumRetryCount".to_string(),
+                        serde_json::json!(match config.restart_policy {
+                            super::RestartPolicy::OnFailure { max_retries } => max_retries,
+                            _ => 0,
+                        }),
+                    ),
+                ]),
                 runtime: config.runtime.clone(),
                 security_opt: if config.no_new_privileges {
                     vec!["no-new-privileges".into()]

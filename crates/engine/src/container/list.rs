@@ -91,10 +91,7 @@ impl Engine {
                 self.sync(&mut container)?;
             }
             let summary = summarize(container);
-            if !options.all
-                && summary.status != ContainerStatus::Running
-                && !has_status_filter(&filters)
-            {
+            if !options.all && !summary.status.is_active() && !has_status_filter(&filters) {
                 continue;
             }
             if filters

@@ -7,9 +7,11 @@ mod init;
 mod inspect;
 mod list;
 mod logs;
+mod pause;
 mod refresh;
 mod remove;
 mod rename;
+mod restart;
 mod start;
 mod stop;
 mod sync;
@@ -26,6 +28,7 @@ pub use inspect::ContainerInspect;
 pub use list::{human_duration, ContainerSummary, ListOptions};
 pub use logs::{LogLine, LogOptions};
 pub use remove::RemoveOptions;
+pub use wait::WaitCondition;
 
 /// A container's lifecycle state. `Configured` exists only in berth's
 /// state; every other state is also the runtime's view.
@@ -94,6 +97,71 @@ pub struct ContainerConfig {
     pub network: String,
     /// The command line that created the container, shown by inspect.
     pub create_command: Vec<String>,
+    /// What the cleanup path does when the container exits.
+    #[serde(default)]
+    pub restart_policy: RestartPolicy,
+}
+
+/// `--restart`: whether the cleanup path starts the container again after
+/// it exits. A container stopped with `stop` is never restarted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    #[default]
+    No,
+    Always,
+    /// Restart after a non-zero exit, at most `max_retries` times (0 means
+    /// no limit).
+    OnFailure {
+        max_retries: u32,
+    },
+    UnlessStopped,
+}
+
+impl RestartPolicy {
+    /// Parses Podman's forms: `no`, `always`, `on-failure`, `on-failure:N`,
+    /// `unless-stopped`.
+    pub fn parse(value: &str) -> Option<RestartPolicy> {
+        match value.split_once(':') {
+            None => match value {
+                "" | "no" => Some(RestartPolicy::No),
+                "always" => Some(RestartPolicy::Always),
+                "on-failure" => Some(RestartPolicy::OnFailure { max_retries: 0 }),
+                "unless-stopped" => Some(RestartPolicy::UnlessStopped),
+                _ => None,
+            },
+            Some(("on-failure", retries)) => retries
+                .parse()
+                .ok()
+                .map(|max_retries| RestartPolicy::OnFailure { max_retries }),
+            Some(_) => None,
+        }
+    }
+
+    /// Podman's name of the policy, as inspect shows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            RestartPolicy::No => "no",
+            RestartPolicy::Always => "always",
+            RestartPolicy::OnFailure { .. } => "on-failure",
+            RestartPolicy::UnlessStopped => "unless-stopped",
+        }
+    }
+
+    /// Whether a container that exited with `exit_code` after
+    /// `restart_count` restarts is started again.
+    pub fn should_restart(self, exit_code: i32, restart_count: u32, stopped_by_user: bool) -> bool {
+        if stopped_by_user {
+            return false;
+        }
+        match self {
+            RestartPolicy::No => false,
+            RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
+            RestartPolicy::OnFailure { max_retries } => {
+                exit_code != 0 && (max_retries == 0 || restart_count < max_retries)
+            }
+        }
+    }
 }
 
 /// A `--ulimit` as recorded.
@@ -133,6 +201,13 @@ pub struct ContainerState {
     pub mounted: bool,
     /// The last error of init or start, shown by inspect.
     pub error: String,
+    /// Restarts done by the restart policy since the last user start.
+    #[serde(default)]
+    pub restart_count: u32,
+    /// Set by `stop`, cleared by `start`: the restart policy leaves such a
+    /// container alone.
+    #[serde(default)]
+    pub stopped_by_user: bool,
 }
 
 impl ContainerState {

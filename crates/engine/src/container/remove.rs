@@ -41,6 +41,7 @@ impl Engine {
         container: &mut Container,
     ) -> Result<()> {
         self.release_runtime_resources(container);
+        crate::pause_point::reach("remove-after-release");
         self.store.remove_container_fs(&container.id)?;
 
         let paths = self.paths(&container.id);
@@ -53,6 +54,7 @@ impl Engine {
 
         self.db.delete(&container.id, container.state.exit_code)?;
         ContainerLock::remove_file(&self.options.runroot, &container.id);
+        self.emit(container, "remove");
         drop(lock);
         debug!(container_id = %container.id, "container removed");
         Ok(())

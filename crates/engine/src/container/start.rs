@@ -29,40 +29,51 @@ impl Engine {
         before_start: impl FnOnce(&Path) -> Result<T>,
     ) -> Result<Option<T>> {
         let (_lock, mut container) = self.lock_container(name_or_id)?;
-
         match container.state.status() {
             ContainerStatus::Running => return Ok(None),
             ContainerStatus::Paused => {
                 return Err(invalid_state(&container, "start", ": unpause it instead"));
             }
-            ContainerStatus::Exited => {
-                // The old runtime container must go before a new one can be made.
-                self.release_runtime_resources(&mut container);
-                self.init(&mut container)?;
-            }
-            ContainerStatus::Configured => self.init(&mut container)?,
-            ContainerStatus::Created => {}
+            _ => {}
+        }
+
+        // A start by the user re-arms the restart policy.
+        container.state.stopped_by_user = false;
+        container.state.restart_count = 0;
+        self.start_locked(&mut container, before_start).map(Some)
+    }
+
+    /// Inits (when needed) and starts a container that is not running.
+    /// Caller holds the lock. On failure the container is left `configured`
+    /// with nothing of the runtime behind.
+    pub(crate) fn start_locked<T>(
+        &self,
+        container: &mut Container,
+        before_start: impl FnOnce(&Path) -> Result<T>,
+    ) -> Result<T> {
+        if container.state.status() != ContainerStatus::Created {
+            self.init(container)?;
         }
 
         let bundle = self.paths(&container.id).userdata;
         let attached = match before_start(&bundle) {
             Ok(attached) => attached,
             Err(error) => {
-                self.release_runtime_resources(&mut container);
+                self.release_runtime_resources(container);
                 container.state.status = Some(ContainerStatus::Configured);
                 self.db.save_state(&container.id, &container.state)?;
                 return Err(error);
             }
         };
 
-        if let Err(error) = self.runtime_start(&mut container) {
-            self.release_runtime_resources(&mut container);
+        if let Err(error) = self.runtime_start(container) {
+            self.release_runtime_resources(container);
             container.state.status = Some(ContainerStatus::Configured);
             container.state.error = error.to_string();
             self.db.save_state(&container.id, &container.state)?;
             return Err(classify_runtime_error(error, &container.name));
         }
-        Ok(Some(attached))
+        Ok(attached)
     }
 
     fn runtime_start(&self, container: &mut Container) -> Result<()> {
@@ -72,7 +83,9 @@ impl Engine {
 
         container.state.status = Some(ContainerStatus::Running);
         container.state.started_at = Some(Utc::now());
-        self.db.save_state(&container.id, &container.state)
+        self.db.save_state(&container.id, &container.state)?;
+        self.emit(container, "start");
+        Ok(())
     }
 }
 

@@ -29,7 +29,15 @@ impl Engine {
     ) -> Result<()> {
         let runtime = self.runtime(&container.config.runtime)?;
         match container.state.status() {
-            ContainerStatus::Configured | ContainerStatus::Exited => return Ok(()),
+            ContainerStatus::Configured | ContainerStatus::Exited => {
+                // A restart policy must not bring back a container the user
+                // stopped while it waited for its cleanup.
+                if !container.state.stopped_by_user {
+                    container.state.stopped_by_user = true;
+                    self.db.save_state(&container.id, &container.state)?;
+                }
+                return Ok(());
+            }
             ContainerStatus::Created => {
                 // Never started: deleting the runtime container ends conmon.
                 self.release_runtime_resources(container);
@@ -42,6 +50,11 @@ impl Engine {
             }
             ContainerStatus::Running => {}
         }
+
+        // Recorded before the signal, so the cleanup that conmon starts when
+        // the process dies sees it and does not restart the container.
+        container.state.stopped_by_user = true;
+        self.db.save_state(&container.id, &container.state)?;
 
         let timeout = Duration::from_secs(timeout.unwrap_or(container.config.stop_timeout).into());
         let process = ProcessHandle::open(container.state.pid, container.state.pid_start_time);
@@ -64,6 +77,8 @@ impl Engine {
                 }
             }
         }
+        crate::pause_point::reach("stop-after-kill");
+
         // conmon writes the exit file right after the container dies. Its
         // own exit comes later, after the exit command, which waits for
         // this process's lock, so waiting for conmon here would deadlock.
@@ -74,7 +89,9 @@ impl Engine {
 
         self.sync(container)?;
         self.release_runtime_resources(container);
-        self.db.save_state(&container.id, &container.state)
+        self.db.save_state(&container.id, &container.state)?;
+        self.emit(container, "stop");
+        Ok(())
     }
 
     /// Sends `signal` to a running container's init process.
@@ -93,6 +110,7 @@ impl Engine {
         }
         let runtime = self.runtime(&container.config.runtime)?;
         runtime.kill(&container.id, signal, false)?;
+        self.emit(&container, "kill");
         Ok(())
     }
 }

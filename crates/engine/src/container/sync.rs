@@ -10,6 +10,10 @@ use crate::lock::ContainerLock;
 use crate::process;
 use crate::{Engine, EngineError, Result};
 
+/// Bound on the wait for conmon's exit file once the container's process is
+/// known to be dead.
+const EXIT_FILE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Engine {
     pub(crate) fn paths(&self, id: &str) -> ContainerPaths {
         let userdata = self.store.container_dir(id).join("userdata");
@@ -66,6 +70,22 @@ impl Engine {
 
         let monitor_alive = process::start_time(container.state.monitor_pid)
             == Some(container.state.monitor_start_time);
+
+        // The container's process is gone but conmon has not written the
+        // exit file yet: it does so within milliseconds, so wait for it
+        // rather than report a dead container as running.
+        let process_gone = status != ContainerStatus::Created
+            && !process::is_running(container.state.pid, container.state.pid_start_time);
+        if monitor_alive
+            && process_gone
+            && process::wait_for_file(&paths.exit_file, EXIT_FILE_GRACE)
+        {
+            if let Some((code, finished_at)) = read_exit_file(&paths)? {
+                self.record_exit(container, code, finished_at)?;
+                return Ok(());
+            }
+        }
+
         if !monitor_alive {
             // conmon is gone without an exit file: it was killed. The exit
             // code is unknown, so -1 is recorded rather than "running" forever.
@@ -89,7 +109,9 @@ impl Engine {
         state.oom_killed = paths.persist_dir.join("oom").exists();
         state.pid = 0;
         state.pid_start_time = 0;
-        self.db.save_state(&container.id, &container.state)
+        self.db.save_state(&container.id, &container.state)?;
+        self.emit(container, "died");
+        Ok(())
     }
 }
 

@@ -1,20 +1,62 @@
-//! `wait`: block until a container exits and return its exit code.
+//! `wait`: block until a container reaches a state, by default until it
+//! exits, and return its exit code.
 use std::time::Duration;
 
 use super::ContainerStatus;
 use crate::process::ProcessHandle;
 use crate::{Engine, EngineError, Result};
 
-/// How often a container that is not yet started is checked again. A
-/// started container is waited on through a pidfd instead.
-const NOT_STARTED_RECHECK: Duration = Duration::from_millis(100);
+/// How often a container is checked again while no pidfd can tell when it
+/// changes: before it starts, and for conditions other than exit.
+const RECHECK_INTERVAL: Duration = Duration::from_millis(100);
+
+/// A state `wait --condition` waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitCondition {
+    Created,
+    Running,
+    Paused,
+    /// `exited` and `stopped` (Podman's names for the same state here).
+    Exited,
+}
+
+impl WaitCondition {
+    pub fn parse(value: &str) -> Option<WaitCondition> {
+        match value {
+            "created" | "configured" => Some(WaitCondition::Created),
+            "running" => Some(WaitCondition::Running),
+            "paused" => Some(WaitCondition::Paused),
+            "exited" | "stopped" => Some(WaitCondition::Exited),
+            _ => None,
+        }
+    }
+
+    fn is_met(self, status: ContainerStatus) -> bool {
+        match self {
+            WaitCondition::Created => matches!(
+                status,
+                ContainerStatus::Configured | ContainerStatus::Created
+            ),
+            WaitCondition::Running => status == ContainerStatus::Running,
+            WaitCondition::Paused => status == ContainerStatus::Paused,
+            WaitCondition::Exited => status == ContainerStatus::Exited,
+        }
+    }
+}
 
 impl Engine {
     /// Waits until the container exits and returns its exit code; returns at
     /// once for an exited container. A container removed after it exited
     /// (`--rm`) still returns its code for a few minutes.
     pub fn wait(&self, name_or_id: &str) -> Result<i32> {
+        self.wait_for(name_or_id, &[WaitCondition::Exited])
+    }
+
+    /// Waits until the container meets one of `conditions`. Returns the exit
+    /// code for `Exited`, and -1 for the other conditions, as Podman does.
+    pub fn wait_for(&self, name_or_id: &str, conditions: &[WaitCondition]) -> Result<i32> {
         let id = self.db.resolve(name_or_id)?;
+        let exit_only = conditions.iter().all(|c| *c == WaitCondition::Exited);
         loop {
             let monitor = {
                 let (_lock, container) = match self.lock_container(&id) {
@@ -28,23 +70,36 @@ impl Engine {
                     }
                     Err(e) => return Err(e),
                 };
-                match container.state.status() {
-                    ContainerStatus::Exited => return Ok(container.state.exit_code.unwrap_or(-1)),
-                    ContainerStatus::Configured => None,
-                    _ => ProcessHandle::open(
-                        container.state.monitor_pid,
-                        container.state.monitor_start_time,
-                    ),
+                let status = container.state.status();
+                if let Some(met) = conditions.iter().find(|c| c.is_met(status)) {
+                    return Ok(match met {
+                        WaitCondition::Exited => container.state.exit_code.unwrap_or(-1),
+                        _ => -1,
+                    });
+                }
+                match status {
+                    ContainerStatus::Running
+                    | ContainerStatus::Paused
+                    | ContainerStatus::Created
+                        if exit_only =>
+                    {
+                        ProcessHandle::open(
+                            container.state.monitor_pid,
+                            container.state.monitor_start_time,
+                        )
+                    }
+                    _ => None,
                 }
             };
 
-            // conmon exits right after it writes the exit file, so its
-            // pidfd turning readable means the exit file is there.
+            // conmon exits right after it writes the exit file (and runs the
+            // exit command), so its pidfd turning readable means the exit is
+            // recorded or about to be.
             match monitor {
                 Some(handle) => {
                     handle.wait_exit(None);
                 }
-                None => std::thread::sleep(NOT_STARTED_RECHECK),
+                None => std::thread::sleep(RECHECK_INTERVAL),
             }
         }
     }
