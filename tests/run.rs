@@ -425,3 +425,96 @@ fn run_init_reaps_as_pid_one() {
     ]);
     assert!(stdout.starts_with("/run/berth-init"), "{stdout}");
 }
+
+#[test]
+fn run_security_options_apply() {
+    let env = env_with_busybox();
+    let status = |args: &[&str]| {
+        let mut full = vec!["run", "--rm"];
+        full.extend_from_slice(args);
+        full.extend_from_slice(&[
+            "busybox",
+            "sh",
+            "-c",
+            "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status",
+        ]);
+        env.berth_ok(&full)
+    };
+    assert_eq!(status(&[]), "NoNewPrivs:\t0\nSeccomp:\t2\n");
+    assert_eq!(
+        status(&["--security-opt", "no-new-privileges"]),
+        "NoNewPrivs:\t1\nSeccomp:\t2\n"
+    );
+    assert_eq!(status(&["--privileged"]), "NoNewPrivs:\t0\nSeccomp:\t0\n");
+    let output = env.berth(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "label=disable",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(exit_code(&output), 125);
+    assert_eq!(
+        text(&output.stderr),
+        "Error: --security-opt label=disable is not supported yet\n"
+    );
+}
+
+#[test]
+fn run_cpus_sets_cfs_quota() {
+    let env = env_with_busybox();
+    let stdout = env.berth_ok(&[
+        "run",
+        "--rm",
+        "--cpus",
+        "0.5",
+        "busybox",
+        "cat",
+        "/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+    ]);
+    assert_eq!(stdout, "50000\n");
+    let output = env.berth(&["run", "--rm", "--cpus", "-1", "busybox", "true"]);
+    assert_eq!(exit_code(&output), 125);
+}
+
+#[test]
+fn run_runtime_by_path() {
+    let env = env_with_busybox();
+    let stdout = env.berth_ok(&[
+        "run",
+        "--rm",
+        "--runtime",
+        "/usr/sbin/runc",
+        "busybox",
+        "echo",
+        "path",
+    ]);
+    assert_eq!(stdout, "path\n");
+}
+
+#[test]
+fn info_and_version_describe_host() {
+    let env = TestEnv::new();
+    let info: serde_json::Value =
+        serde_json::from_str(&env.berth_ok(&["info", "--format", "json"])).unwrap();
+    assert_eq!(info["store"]["graphDriverName"], "overlay");
+    assert_eq!(info["host"]["ociRuntime"]["name"], "crun");
+    assert_eq!(
+        info["store"]["graphRoot"],
+        env.root().canonicalize().unwrap().to_str().unwrap()
+    );
+    assert!(info["host"]["conmon"]["version"]
+        .as_str()
+        .unwrap()
+        .starts_with("conmon version"));
+    assert_eq!(
+        env.berth_ok(&["info", "--format", "{{.store.graphDriverName}}"]),
+        "overlay\n"
+    );
+    let version = env.berth_ok(&["version"]);
+    assert!(
+        version.starts_with(&format!("Version:      {}\n", env!("CARGO_PKG_VERSION"))),
+        "{version}"
+    );
+}

@@ -20,6 +20,9 @@ pub enum OciError {
         message: String,
     },
 
+    #[error("{capability} cannot be granted: berth itself does not have it in its bounding set (see CapBnd in /proc/self/status)")]
+    CapabilityUnavailable { capability: String },
+
     #[error("conmon for container {id}: {message}")]
     MonitorFailed { id: String, message: String },
 

@@ -101,15 +101,31 @@ pub(crate) const DEFAULT_NOFILE: u64 = 1_048_576;
 /// Podman's default `RLIMIT_NPROC` (soft and hard).
 pub(crate) const DEFAULT_NPROC: u64 = 4_194_304;
 
-/// Lists the capabilities of the running kernel, up to
-/// `/proc/sys/kernel/cap_last_cap`, or all of [`ALL_CAPABILITIES`] when
-/// that file cannot be read.
+/// Lists the capabilities this process can grant: those of the running
+/// kernel (up to `/proc/sys/kernel/cap_last_cap`) that are also in berth's
+/// own bounding set. A VM or a parent container may have dropped some from
+/// the bounding set, and granting one of those fails in the runtime with
+/// `capset: Operation not permitted`.
 pub(crate) fn kernel_capabilities() -> Vec<&'static str> {
     let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
         .and_then(|text| text.trim().parse::<usize>().ok())
         .unwrap_or(ALL_CAPABILITIES.len() - 1);
-    ALL_CAPABILITIES.iter().take(last + 1).copied().collect()
+    let bounding = own_bounding_set();
+    ALL_CAPABILITIES
+        .iter()
+        .enumerate()
+        .take(last + 1)
+        .filter(|(bit, _)| bounding.is_none_or(|set| *bit < 64 && set & (1u64 << bit) != 0))
+        .map(|(_, name)| *name)
+        .collect()
+}
+
+/// `CapBnd` of this process from /proc/self/status; `None` when unreadable.
+fn own_bounding_set() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("CapBnd:"))?;
+    u64::from_str_radix(line.trim_start_matches("CapBnd:").trim(), 16).ok()
 }
 
 /// Normalizes `net_admin`, `CAP_NET_ADMIN` and `ALL` to `NET_ADMIN`/`ALL`.
@@ -155,8 +171,16 @@ pub(crate) fn resolve_capabilities(
     }
     selected.retain(|name| !drop.iter().any(|dropped| dropped == name));
     for name in &add {
-        if let Some(capability) = ALL_CAPABILITIES.iter().find(|known| *known == name) {
-            selected.push(capability);
+        if name == "ALL" {
+            continue;
+        }
+        match known.iter().find(|available| *available == name) {
+            Some(capability) => selected.push(capability),
+            None => {
+                return Err(OciError::CapabilityUnavailable {
+                    capability: format!("CAP_{name}"),
+                })
+            }
         }
     }
 
