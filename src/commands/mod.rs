@@ -1,5 +1,6 @@
 //! One function per command; each returns the process exit code.
 mod containers;
+mod exec;
 mod images;
 mod run;
 mod system;
@@ -70,8 +71,12 @@ pub fn dispatch(cli: Cli) -> CliResult {
         Command::ContainerGroup(ContainerGroupCommand::Verb(command)) => {
             container_command(&global, command)
         }
-        Command::ContainerGroup(ContainerGroupCommand::Cleanup { containers }) => {
-            containers::cleanup(&open(&global)?, &containers)
+        Command::ContainerGroup(ContainerGroupCommand::Cleanup { exec, containers }) => {
+            let engine = open(&global)?;
+            match exec {
+                Some(session) => exec::cleanup(&engine, &session, &containers),
+                None => containers::cleanup(&engine, &containers),
+            }
         }
         Command::Image(command) => image_command(&global, command),
         Command::Import(args) => images::import(&open(&global)?, &args),
@@ -85,6 +90,10 @@ pub fn dispatch(cli: Cli) -> CliResult {
 }
 
 fn container_command(global: &GlobalOptions, command: ContainerCommand) -> CliResult {
+    if let ContainerCommand::Exec(args) = &command {
+        // Before the engine opens files that could take those numbers.
+        exec::check_preserved_fds(args.preserve_fds)?;
+    }
     let engine = open(global)?;
     match command {
         ContainerCommand::Create(args) => run::create(&engine, &args),
@@ -105,6 +114,8 @@ fn container_command(global: &GlobalOptions, command: ContainerCommand) -> CliRe
             engine.rename(&container, &new_name)?;
             Ok(0)
         }
+        ContainerCommand::Exec(args) => exec::exec(&engine, &args),
+        ContainerCommand::ExecInspect(args) => exec::inspect(&engine, &args),
     }
 }
 

@@ -22,6 +22,7 @@
 pub mod container;
 mod error;
 mod etc_files;
+mod exec;
 mod image;
 mod info;
 mod lock;
@@ -39,6 +40,7 @@ pub use container::{
     ContainerSummary, CreateOptions, ListOptions, LogLine, LogOptions, MountRequest, RemoveOptions,
 };
 pub use error::{EngineError, Result};
+pub use exec::{ExecInspect, ExecOptions, ExecProcessConfig};
 pub use image::{ImageInspect, ImageSummary, RemovedImage};
 pub use info::Info;
 

@@ -41,6 +41,7 @@ impl Engine {
         container: &mut Container,
     ) -> Result<()> {
         self.release_runtime_resources(container);
+        self.forget_exec_sessions(&container.id)?;
         self.store.remove_container_fs(&container.id)?;
 
         let paths = self.paths(&container.id);

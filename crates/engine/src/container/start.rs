@@ -36,8 +36,10 @@ impl Engine {
                 return Err(invalid_state(&container, "start", ": unpause it instead"));
             }
             ContainerStatus::Exited => {
-                // The old runtime container must go before a new one can be made.
+                // The old runtime container must go before a new one can be
+                // made, and the old run's exec sessions are history.
                 self.release_runtime_resources(&mut container);
+                self.forget_exec_sessions(&container.id)?;
                 self.init(&mut container)?;
             }
             ContainerStatus::Configured => self.init(&mut container)?,

@@ -113,7 +113,7 @@ pub(crate) fn kernel_capabilities() -> Vec<&'static str> {
 }
 
 /// Normalizes `net_admin`, `CAP_NET_ADMIN` and `ALL` to `NET_ADMIN`/`ALL`.
-fn normalize_capability(name: &str) -> Result<String> {
+pub(crate) fn normalize_capability(name: &str) -> Result<String> {
     let upper = name.trim().to_ascii_uppercase();
     let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
     if bare == "ALL" || ALL_CAPABILITIES.contains(&bare) {
