@@ -58,7 +58,7 @@ pub fn inspect(engine: &Engine, args: &ExecInspectArgs) -> CliResult {
     Ok(0)
 }
 
-/// What conmon's exit command runs when an exec session ends.
+/// Records an ended exec session. conmon's exit command runs this.
 pub fn cleanup(engine: &Engine, session_id: &str, containers: &[String]) -> CliResult {
     let [container] = containers else {
         return Err(CliError::Usage(

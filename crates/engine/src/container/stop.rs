@@ -48,7 +48,7 @@ impl Engine {
         let process = ProcessHandle::open(container.state.pid, container.state.pid_start_time);
 
         // Exec sessions get SIGTERM together with the container's stop
-        // signal and share its timeout; the SIGKILL to all of the
+        // signal and share its timeout. The SIGKILL to all of the
         // container's processes below reaches them too.
         let exec_signal = if timeout.is_zero() {
             Signal::SIGKILL

@@ -50,8 +50,8 @@ impl Engine {
         Ok(())
     }
 
-    /// The container's sessions with running ones synced from their exit
-    /// files. Caller holds the container's lock.
+    /// Lists the container's sessions after syncing running ones from
+    /// their exit files. Caller holds the container's lock.
     pub(crate) fn synced_exec_sessions(&self, container_id: &str) -> Result<Vec<ExecSession>> {
         let mut sessions = self.db.exec_sessions_of(container_id)?;
         for session in &mut sessions {

@@ -101,7 +101,7 @@ impl Engine {
         detached: bool,
     ) -> Result<StartedSession> {
         // The lock is held until the session is recorded, so that `stop`
-        // either sees the session or runs before it starts.
+        // either finds the session or runs before it starts.
         let (_lock, container) = self.lock_container(name_or_id)?;
         let span = tracing::debug_span!("exec", container_id = %container.id);
         let _entered = span.enter();
@@ -236,8 +236,8 @@ impl Engine {
         Ok(monitor.exec(&request)?)
     }
 
-    /// The container's root directory as its processes see it
-    /// (`/proc/PID/root`), checked to be a running container's.
+    /// Returns the container's root directory as its processes see it
+    /// (`/proc/PID/root`), after checking that the container runs.
     fn running_root(&self, container: &Container) -> Result<PathBuf> {
         match container.state.status() {
             ContainerStatus::Running => {}
@@ -256,8 +256,8 @@ impl Engine {
         Ok(PathBuf::from(format!("/proc/{}/root", container.state.pid)))
     }
 
-    /// The exit code conmon wrote to the session's exit file, or -1 when
-    /// there is none.
+    /// Reads the exit code conmon wrote to the session's exit file, or
+    /// returns -1 when there is none.
     pub(crate) fn exit_code_from_file(&self, session_id: &str) -> i32 {
         let path = self.exec_paths(session_id).exit_file;
         match std::fs::read_to_string(&path)
@@ -297,8 +297,8 @@ impl Engine {
 /// container's own mounts count.
 ///
 /// NOTE: an absolute symlink on the way resolves against the host's root,
-/// not the container's, so such a path may be rejected wrongly; the runtime
-/// itself resolves it correctly.
+/// not the container's, so such a path may be rejected wrongly. The
+/// runtime itself resolves it correctly.
 fn check_workdir(container: &Container, root: &Path, workdir: &str) -> Result<()> {
     if !workdir.starts_with('/') {
         return Err(EngineError::InvalidOption {

@@ -59,7 +59,7 @@ pub struct ExecRequest<'a> {
     pub attach: bool,
     /// Rows and columns of the session's terminal, set before it starts.
     pub terminal_size: Option<(u16, u16)>,
-    /// Cgroup path that conmon is moved into before it is told to start.
+    /// Cgroup path that conmon is moved into before its first start byte.
     pub monitor_cgroup: Option<&'a str>,
     /// Bound on each step of the handshake up to the exec pid.
     pub timeout: Duration,
@@ -75,7 +75,7 @@ pub struct ExecStarted {
     pub monitor_pid: i32,
     /// Connected when [`ExecRequest::attach`] was set.
     pub attach: Option<AttachSocket>,
-    /// Where conmon reports the exit code.
+    /// The sync pipe, on which conmon reports the exit code.
     pub exit: ExecExitPipe,
 }
 
@@ -251,8 +251,8 @@ impl Monitor {
         })
     }
 
-    /// The error for a handshake that conmon ended before the attach
-    /// socket existed: its message on the sync pipe, if any.
+    /// Builds the error for a handshake that conmon ended before the
+    /// attach socket existed, from its message on the sync pipe, if any.
     fn exec_failed(
         &self,
         request: &ExecRequest<'_>,
@@ -267,7 +267,8 @@ impl Monitor {
         self.exec_error(request, text.trim())
     }
 
-    /// The runtime's message from the sync pipe, else from its log file.
+    /// Builds the error from the runtime's message on the sync pipe, else
+    /// from the runtime's log file.
     fn exec_error(&self, request: &ExecRequest<'_>, sync_text: &str) -> OciError {
         let mut message = runtime_message(sync_text);
         if message.is_empty() {
@@ -305,7 +306,7 @@ fn read_before(reader: &mut SyncReader, deadline: Instant, conmon: &Path) -> Res
 
 fn write_start_byte(start: &mut std::fs::File, step: &str) {
     if let Err(error) = start.write_all(&[0]) {
-        // conmon exited already; the next read from its pipes says why.
+        // conmon exited already. The next read from its pipes reports why.
         tracing::debug!(%error, step, "cannot write a start byte to conmon");
     }
 }

@@ -23,8 +23,8 @@ pub struct ExecProcessOptions {
     pub cwd: Option<String>,
     pub user: ProcessUser,
     pub terminal: bool,
-    /// Every capability the kernel knows in the bounding, effective and
-    /// permitted sets.
+    /// Every capability in berth's own bounding set in the bounding,
+    /// effective and permitted sets.
     pub privileged: bool,
     /// Capabilities added to the container's: names such as `NET_ADMIN`,
     /// `CAP_NET_ADMIN` or `ALL`.
@@ -81,8 +81,9 @@ pub fn exec_process(base: &Process, options: &ExecProcessOptions) -> Result<Proc
     Ok(process)
 }
 
-/// The container's bounding set plus `cap_add`, or every capability the
-/// kernel knows when privileged or when `cap_add` contains `ALL`.
+/// Resolves the session's bounding set: the container's plus `cap_add`,
+/// or every capability in berth's own bounding set when privileged or when `cap_add` contains
+/// `ALL`.
 fn exec_capabilities(base: &Process, options: &ExecProcessOptions) -> Result<Capabilities> {
     let added = options
         .cap_add
@@ -90,7 +91,7 @@ fn exec_capabilities(base: &Process, options: &ExecProcessOptions) -> Result<Cap
         .map(|name| defaults::normalize_capability(name))
         .collect::<Result<Vec<_>>>()?;
     if options.privileged || added.iter().any(|name| name == "ALL") {
-        return defaults::kernel_capabilities()
+        return defaults::own_bounding_capabilities()
             .into_iter()
             .map(defaults::to_oci_capability)
             .collect();
@@ -107,8 +108,8 @@ fn exec_capabilities(base: &Process, options: &ExecProcessOptions) -> Result<Cap
     Ok(capabilities)
 }
 
-/// Writes the process spec to `path` (mode 0600: it holds the
-/// environment, which may contain secrets).
+/// Writes the process spec to `path` with mode 0600, because it contains
+/// the environment, which may contain secrets.
 pub fn write_process(path: &Path, process: &Process) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
 
@@ -222,7 +223,7 @@ mod tests {
         let process = exec_process(&base, &options).unwrap();
         assert_eq!(
             bounding(&process).len(),
-            defaults::kernel_capabilities().len()
+            defaults::own_bounding_capabilities().len()
         );
     }
 
