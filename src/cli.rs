@@ -136,6 +136,14 @@ pub enum ContainerCommand {
 
     /// Rename a container.
     Rename { container: String, new_name: String },
+
+    /// Run a command in a running container.
+    Exec(ExecArgs),
+
+    /// Show an exec session (its command, pid, whether it runs, its exit
+    /// code) as JSON.
+    #[command(name = "exec-inspect")]
+    ExecInspect(ExecInspectArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,6 +157,10 @@ pub enum ContainerGroupCommand {
     /// runtime state and mounts, and remove it if it was run with --rm.
     /// conmon runs this when the container exits.
     Cleanup {
+        /// Clean up after this exec session of the (one) container instead:
+        /// record its exit code and remove its files.
+        #[arg(long = "exec", value_name = "SESSION")]
+        exec: Option<String>,
         #[arg(required = true)]
         containers: Vec<String>,
     },
@@ -308,6 +320,71 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub create: CreateArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Run the command in the background and print the exec session id.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+
+    /// Set an environment variable: KEY=VALUE, or KEY to copy berth's own.
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+
+    /// Read environment variables from a file of KEY=VALUE lines.
+    #[arg(long = "env-file")]
+    pub env_file: Vec<PathBuf>,
+
+    /// Keep stdin open and forward it to the command.
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+
+    /// Allocate a pseudo-terminal.
+    #[arg(short = 't', long)]
+    pub tty: bool,
+
+    /// User (name or uid) and optional group to run as: USER[:GROUP]
+    /// (default: the container's user).
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+
+    /// Working directory inside the container, an absolute path (default:
+    /// the container's).
+    #[arg(short = 'w', long)]
+    pub workdir: Option<String>,
+
+    /// Give the command every capability.
+    #[arg(long)]
+    pub privileged: bool,
+
+    /// Add a Linux capability to the container's, e.g. NET_ADMIN, or ALL.
+    #[arg(long = "cap-add")]
+    pub cap_add: Vec<String>,
+
+    /// Pass N more file descriptors (3 to 3+N-1) on to the command.
+    #[arg(long = "preserve-fds", value_name = "N", default_value_t = 0)]
+    pub preserve_fds: u32,
+
+    /// The container.
+    pub container: String,
+
+    /// The command and its arguments.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND [ARG...]"
+    )]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecInspectArgs {
+    /// A Go template applied to the result, e.g. '{{.ExitCode}}'.
+    #[arg(short = 'f', long)]
+    pub format: Option<String>,
+    /// The exec session id (or a unique prefix of it).
+    pub session: String,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! One function per command; each returns the process exit code.
 mod containers;
 mod events;
+mod exec;
 mod images;
 mod run;
 mod system;
@@ -71,8 +72,12 @@ pub fn dispatch(cli: Cli) -> CliResult {
         Command::ContainerGroup(ContainerGroupCommand::Verb(command)) => {
             container_command(&global, command)
         }
-        Command::ContainerGroup(ContainerGroupCommand::Cleanup { containers }) => {
-            containers::cleanup(&open(&global)?, &containers)
+        Command::ContainerGroup(ContainerGroupCommand::Cleanup { exec, containers }) => {
+            let engine = open(&global)?;
+            match exec {
+                Some(session) => exec::cleanup(&engine, &session, &containers),
+                None => containers::cleanup(&engine, &containers),
+            }
         }
         Command::Image(command) => image_command(&global, command),
         Command::Import(args) => images::import(&open(&global)?, &args),
@@ -86,6 +91,10 @@ pub fn dispatch(cli: Cli) -> CliResult {
 }
 
 fn container_command(global: &GlobalOptions, command: ContainerCommand) -> CliResult {
+    if let ContainerCommand::Exec(args) = &command {
+        // Before the engine opens files that could take those numbers.
+        exec::check_preserved_fds(args.preserve_fds)?;
+    }
     let engine = open(global)?;
     match command {
         ContainerCommand::Create(args) => run::create(&engine, &args),
@@ -110,6 +119,8 @@ fn container_command(global: &GlobalOptions, command: ContainerCommand) -> CliRe
             engine.rename(&container, &new_name)?;
             Ok(0)
         }
+        ContainerCommand::Exec(args) => exec::exec(&engine, &args),
+        ContainerCommand::ExecInspect(args) => exec::inspect(&engine, &args),
     }
 }
 

@@ -51,6 +51,15 @@ pub enum EngineError {
     #[error("{message}: the command of container {name} cannot be executed")]
     CommandNotExecutable { name: String, message: String },
 
+    #[error("no command given to exec in container {name}: put the command and its arguments after the container name")]
+    ExecCommandMissing { name: String },
+
+    #[error("workdir {workdir:?} does not exist in container {name}: create it or choose another --workdir")]
+    ExecWorkdirNotFound { name: String, workdir: String },
+
+    #[error("no such exec session: {id}")]
+    NoSuchExecSession { id: String },
+
     #[error("unable to find user {user}: no matching entries in the container's {file}")]
     NoSuchUser { user: String, file: &'static str },
 
@@ -116,6 +125,25 @@ mod tests {
             error.to_string(),
             "the container name \"web\" is already in use by 0123456789ab: remove that container or choose another name"
         );
+    }
+
+    #[test]
+    fn exec_errors_name_the_container_and_the_fix() {
+        let missing = EngineError::ExecCommandMissing { name: "web".into() };
+        assert_eq!(
+            missing.to_string(),
+            "no command given to exec in container web: put the command and its arguments after the container name"
+        );
+        let workdir = EngineError::ExecWorkdirNotFound {
+            name: "web".into(),
+            workdir: "/nope".into(),
+        };
+        assert_eq!(
+            workdir.to_string(),
+            "workdir \"/nope\" does not exist in container web: create it or choose another --workdir"
+        );
+        assert_eq!(missing.exit_code(), 125);
+        assert_eq!(workdir.exit_code(), 125);
     }
 
     #[test]

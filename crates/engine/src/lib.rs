@@ -23,6 +23,7 @@ pub mod container;
 mod error;
 mod etc_files;
 pub mod events;
+mod exec;
 mod image;
 mod info;
 mod lock;
@@ -42,6 +43,7 @@ pub use container::{
     RestartPolicy, WaitCondition,
 };
 pub use error::{EngineError, Result};
+pub use exec::{ExecInspect, ExecOptions, ExecProcessConfig};
 pub use image::{ImageInspect, ImageSummary, RemovedImage};
 pub use info::Info;
 

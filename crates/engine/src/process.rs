@@ -93,39 +93,6 @@ impl ProcessHandle {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn start_time_of_own_process_is_stable() {
-        let pid = std::process::id() as i32;
-        let first = start_time(pid).expect("own start time");
-        assert_eq!(start_time(pid), Some(first));
-    }
-
-    #[test]
-    fn handle_rejects_wrong_start_time() {
-        let pid = std::process::id() as i32;
-        let real = start_time(pid).unwrap();
-        assert!(ProcessHandle::open(pid, real + 1).is_none());
-        assert!(ProcessHandle::open(pid, real).is_some());
-    }
-
-    #[test]
-    fn wait_exit_returns_when_child_exits() {
-        let mut child = std::process::Command::new("sleep")
-            .arg("0.2")
-            .spawn()
-            .unwrap();
-        let pid = child.id() as i32;
-        let handle = ProcessHandle::open(pid, start_time(pid).unwrap()).unwrap();
-        assert!(!handle.wait_exit(Some(Duration::from_millis(10))));
-        assert!(handle.wait_exit(Some(Duration::from_secs(10))));
-        child.wait().unwrap();
-    }
-}
-
 /// Waits until `path` exists with content (conmon's exit file), watching
 /// its directory with inotify; `false` when `timeout` passed first.
 pub(crate) fn wait_for_file(path: &std::path::Path, timeout: Duration) -> bool {
@@ -166,5 +133,38 @@ pub(crate) fn wait_for_file(path: &std::path::Path, timeout: Duration) -> bool {
             // Without inotify (limit of watches reached), check again soon.
             None => std::thread::sleep(left.min(Duration::from_millis(10))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_time_of_own_process_is_stable() {
+        let pid = std::process::id() as i32;
+        let first = start_time(pid).expect("own start time");
+        assert_eq!(start_time(pid), Some(first));
+    }
+
+    #[test]
+    fn handle_rejects_wrong_start_time() {
+        let pid = std::process::id() as i32;
+        let real = start_time(pid).unwrap();
+        assert!(ProcessHandle::open(pid, real + 1).is_none());
+        assert!(ProcessHandle::open(pid, real).is_some());
+    }
+
+    #[test]
+    fn wait_exit_returns_when_child_exits() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("0.2")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let handle = ProcessHandle::open(pid, start_time(pid).unwrap()).unwrap();
+        assert!(!handle.wait_exit(Some(Duration::from_millis(10))));
+        assert!(handle.wait_exit(Some(Duration::from_secs(10))));
+        child.wait().unwrap();
     }
 }

@@ -16,5 +16,5 @@ pub mod signal;
 pub mod spec;
 
 pub use error::{OciError, Result};
-pub use monitor::{CreateRequest, Created, Monitor};
+pub use monitor::{CreateRequest, Created, ExecExitPipe, ExecRequest, ExecStarted, Monitor};
 pub use runtime::{Runtime, RuntimeState};

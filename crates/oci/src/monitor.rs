@@ -1,4 +1,5 @@
-//! The conmon monitor: the create handshake, as described in
+//! The conmon monitor: the create handshake (below) and the exec handshake
+//! (`exec.rs`). The create handshake, as described in
 //! docs/architecture.md.
 //!
 //! 1. Spawn conmon with the sync pipe as fd 3 (`_OCI_SYNCPIPE`) and the
@@ -10,6 +11,7 @@
 //!    monitor that stays behind.
 //! 4. Read one JSON line from the sync pipe: the container pid, or a
 //!    negative number and the runtime's message.
+mod exec;
 mod spawn;
 mod sync;
 
@@ -24,6 +26,7 @@ use nix::fcntl::OFlag;
 
 use crate::runtime::{command_line, runtime_message};
 use crate::{cgroup, OciError, Result, Runtime};
+pub use exec::{ExecExitPipe, ExecRequest, ExecStarted};
 use sync::SyncOutcome;
 
 /// Places where distributions install conmon outside `PATH`.

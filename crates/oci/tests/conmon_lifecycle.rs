@@ -255,16 +255,17 @@ fn run_missing_command(runtime_name: &str, command: &str) -> String {
     assert_eq!(id, &fixture.id);
 
     assert_eq!(fixture.runtime.state(&fixture.id).unwrap(), None);
-    cgroup::remove(&fixture.monitor_cgroup()).unwrap();
-    cgroup::remove(&fixture.container_cgroup()).unwrap();
-    assert!(!cgroup::exists(&fixture.container_cgroup()));
-    assert!(!cgroup::exists(&fixture.monitor_cgroup()));
+    // conmon may still be exiting, and its cgroup stays busy until it has.
     let conmon_pid: i32 = std::fs::read_to_string(fixture.path("pids/conmon.pid"))
         .unwrap()
         .trim()
         .parse()
         .unwrap();
     wait_for("conmon to exit", || process_gone(conmon_pid).then_some(()));
+    cgroup::remove(&fixture.monitor_cgroup()).unwrap();
+    cgroup::remove(&fixture.container_cgroup()).unwrap();
+    assert!(!cgroup::exists(&fixture.container_cgroup()));
+    assert!(!cgroup::exists(&fixture.monitor_cgroup()));
     message.clone()
 }
 

@@ -145,7 +145,8 @@ impl Engine {
     }
 }
 
-fn new_id() -> String {
+/// A new random 64-hex-digit id, for containers and exec sessions.
+pub(crate) fn new_id() -> String {
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
@@ -249,7 +250,22 @@ fn resolve_env(options: &CreateOptions, image: &oci_spec::image::Config) -> Resu
     for entry in image.env().clone().unwrap_or_default() {
         env.set(&entry);
     }
-    for file in &options.env_files {
+    apply_user_env(&mut env, &options.env_files, &options.env)?;
+    if options.tty && !env.contains("TERM") {
+        env.set("TERM=xterm");
+    }
+    env.set("container=berth");
+    Ok(env.into_entries())
+}
+
+/// Applies `--env-file` files, then `-e` entries, later ones overriding
+/// earlier ones.
+pub(crate) fn apply_user_env(
+    env: &mut EnvList,
+    env_files: &[PathBuf],
+    entries: &[String],
+) -> Result<()> {
+    for file in env_files {
         let text =
             std::fs::read_to_string(file).map_err(|e| EngineError::io("read env file", file, e))?;
         for line in text
@@ -260,7 +276,7 @@ fn resolve_env(options: &CreateOptions, image: &oci_spec::image::Config) -> Resu
             env.set(line);
         }
     }
-    for entry in &options.env {
+    for entry in entries {
         if entry.is_empty() || entry.starts_with('=') {
             return Err(EngineError::InvalidOption {
                 option: "--env",
@@ -270,27 +286,37 @@ fn resolve_env(options: &CreateOptions, image: &oci_spec::image::Config) -> Resu
         }
         env.set(entry);
     }
-    if options.tty && !env.contains("TERM") {
-        env.set("TERM=xterm");
-    }
-    env.set("container=berth");
-    Ok(env
-        .entries
-        .into_iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect())
+    Ok(())
 }
 
 /// Environment entries in order of first definition.
 #[derive(Default)]
-struct EnvList {
+pub(crate) struct EnvList {
     entries: Vec<(String, String)>,
 }
 
 impl EnvList {
+    /// A list holding `KEY=VALUE` entries as a runtime spec has them.
+    pub(crate) fn from_entries(entries: &[String]) -> EnvList {
+        let mut env = EnvList::default();
+        for entry in entries {
+            if let Some((key, value)) = entry.split_once('=') {
+                env.set(&format!("{key}={value}"));
+            }
+        }
+        env
+    }
+
+    pub(crate) fn into_entries(self) -> Vec<String> {
+        self.entries
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect()
+    }
+
     /// Sets `KEY=VALUE`; a bare `KEY` takes berth's own value and is
     /// skipped when berth has none.
-    fn set(&mut self, entry: &str) {
+    pub(crate) fn set(&mut self, entry: &str) {
         let (key, value) = match entry.split_once('=') {
             Some((key, value)) => (key.to_string(), value.to_string()),
             None => match std::env::var(entry) {
@@ -304,7 +330,7 @@ impl EnvList {
         }
     }
 
-    fn contains(&self, key: &str) -> bool {
+    pub(crate) fn contains(&self, key: &str) -> bool {
         self.entries.iter().any(|(k, _)| k == key)
     }
 }

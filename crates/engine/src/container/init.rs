@@ -124,7 +124,7 @@ impl Engine {
         let spec = berth_oci::spec::generate(&spec_options)?;
         berth_oci::spec::write_config(&paths.userdata, &spec)?;
 
-        let exit_command = self.exit_command(&container.id);
+        let exit_command = self.cleanup_command(std::slice::from_ref(&container.id));
         let request = CreateRequest {
             container_id: &container.id,
             container_name: &container.name,
@@ -162,8 +162,9 @@ impl Engine {
         Ok(())
     }
 
-    /// The program and arguments conmon runs when the container exits.
-    fn exit_command(&self, id: &str) -> Vec<String> {
+    /// The program and arguments conmon runs when a container or an exec
+    /// session exits: `berth ... container cleanup ARGS...`.
+    pub(crate) fn cleanup_command(&self, args: &[String]) -> Vec<String> {
         let program = self
             .options
             .cleanup_program
@@ -180,7 +181,8 @@ impl Engine {
         if self.options.debug {
             command.extend(["--log-level".into(), "debug".into()]);
         }
-        command.extend(["container".into(), "cleanup".into(), id.to_string()]);
+        command.extend(["container".into(), "cleanup".into()]);
+        command.extend(args.iter().cloned());
         command
     }
 

@@ -194,7 +194,11 @@ impl Engine {
             mount_label: String::new(),
             process_label: String::new(),
             app_armor_profile: String::new(),
-            exec_ids: Vec::new(),
+            exec_ids: self
+                .synced_exec_sessions(&container.id)?
+                .into_iter()
+                .map(|session| session.id)
+                .collect(),
             graph_driver: GraphDriver {
                 name: driver.name().into(),
                 data: graph_data,

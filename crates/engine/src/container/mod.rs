@@ -30,6 +30,10 @@ pub use logs::{LogLine, LogOptions};
 pub use remove::RemoveOptions;
 pub use wait::WaitCondition;
 
+pub(crate) use create::{apply_user_env, new_id, EnvList};
+pub(crate) use init::classify_runtime_error;
+pub(crate) use start::invalid_state;
+
 /// A container's lifecycle state. `Configured` exists only in berth's
 /// state; every other state is also the runtime's view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -56,6 +56,8 @@ impl Engine {
             info!(container_id = %container.id, "refreshed container state after reboot");
         }
 
+        self.db.forget_running_exec_sessions()?;
+
         std::fs::write(&marker, b"")
             .map_err(|e| EngineError::io("write boot marker", &marker, e))?;
         debug!(runroot = %self.options.runroot.display(), "boot marker written");

@@ -42,6 +42,7 @@ impl Engine {
     ) -> Result<()> {
         self.release_runtime_resources(container);
         crate::pause_point::reach("remove-after-release");
+        self.forget_exec_sessions(&container.id)?;
         self.store.remove_container_fs(&container.id)?;
 
         let paths = self.paths(&container.id);

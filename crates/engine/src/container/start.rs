@@ -51,6 +51,10 @@ impl Engine {
         container: &mut Container,
         before_start: impl FnOnce(&Path) -> Result<T>,
     ) -> Result<T> {
+        if container.state.status() == ContainerStatus::Exited {
+            // The old run's exec sessions are history.
+            self.forget_exec_sessions(&container.id)?;
+        }
         if container.state.status() != ContainerStatus::Created {
             self.init(container)?;
         }

@@ -1,6 +1,7 @@
 //! `stop` and `kill`.
 use std::time::Duration;
 
+use nix::sys::signal::Signal;
 use tracing::{debug, warn};
 
 use super::start::invalid_state;
@@ -13,9 +14,9 @@ use crate::{Engine, EngineError, Result};
 const KILL_GRACE: Duration = Duration::from_secs(10);
 
 impl Engine {
-    /// Stops a running container: its stop signal, then SIGKILL to every
-    /// process after `timeout` seconds (the container's stop timeout when
-    /// `None`). Stopping a container that is not running succeeds. The
+    /// Stops a running container: its stop signal (SIGTERM to its exec
+    /// processes), then SIGKILL to every process after `timeout` seconds
+    /// (the container's stop timeout when `None`). Stopping a container that is not running succeeds. The
     /// container is `exited` afterwards, with its runtime resources freed.
     pub fn stop(&self, name_or_id: &str, timeout: Option<u32>) -> Result<()> {
         let (_lock, mut container) = self.lock_container(name_or_id)?;
@@ -59,6 +60,16 @@ impl Engine {
         let timeout = Duration::from_secs(timeout.unwrap_or(container.config.stop_timeout).into());
         let process = ProcessHandle::open(container.state.pid, container.state.pid_start_time);
 
+        // Exec sessions get SIGTERM together with the container's stop
+        // signal and share its timeout. The SIGKILL to all of the
+        // container's processes below reaches them too.
+        let exec_signal = if timeout.is_zero() {
+            Signal::SIGKILL
+        } else {
+            Signal::SIGTERM
+        };
+        let exec_sessions = self.signal_exec_sessions(container, exec_signal)?;
+
         if let Some(process) = &process {
             if !timeout.is_zero() {
                 debug!(container_id = %container.id, signal = container.config.stop_signal, "sending stop signal");
@@ -77,6 +88,7 @@ impl Engine {
                 }
             }
         }
+        self.end_exec_sessions(exec_sessions, timeout);
         crate::pause_point::reach("stop-after-kill");
 
         // conmon writes the exit file right after the container dies. Its

@@ -7,7 +7,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::container::{Container, ContainerConfig, ContainerState};
 use crate::{EngineError, Result};
 
-const SCHEMA_VERSION: i64 = 1;
+/// Version 2 added `exec_sessions`.
+const SCHEMA_VERSION: i64 = 2;
 
 /// How long a kept exit code of a removed container stays readable, so that
 /// `run --rm` and `wait` get the code even when cleanup removed the
@@ -16,7 +17,7 @@ const EXIT_CODE_RETENTION_SECONDS: i64 = 300;
 
 /// The engine's connection to `state.db`.
 pub(crate) struct StateDb {
-    conn: Connection,
+    pub(super) conn: Connection,
 }
 
 impl StateDb {
@@ -46,16 +47,34 @@ impl StateDb {
                  id TEXT PRIMARY KEY,
                  exit_code INTEGER NOT NULL,
                  recorded_at INTEGER NOT NULL
-             );",
+             );
+             CREATE TABLE IF NOT EXISTS exec_sessions (
+                 id TEXT PRIMARY KEY,
+                 container_id TEXT NOT NULL,
+                 pid INTEGER NOT NULL,
+                 command TEXT NOT NULL,
+                 exit_code INTEGER,
+                 running INTEGER NOT NULL,
+                 details TEXT NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS exec_sessions_container ON exec_sessions(container_id);",
         )?;
         let version: Option<i64> = conn
             .query_row("SELECT version FROM container_schema", [], |r| r.get(0))
             .optional()?;
-        if version.is_none() {
-            conn.execute(
-                "INSERT INTO container_schema (version) VALUES (?1)",
-                [SCHEMA_VERSION],
-            )?;
+        match version {
+            None => {
+                conn.execute(
+                    "INSERT INTO container_schema (version) VALUES (?1)",
+                    [SCHEMA_VERSION],
+                )?;
+            }
+            // Every change so far only added tables, which CREATE TABLE IF
+            // NOT EXISTS above made.
+            Some(old) if old < SCHEMA_VERSION => {
+                conn.execute("UPDATE container_schema SET version = ?1", [SCHEMA_VERSION])?;
+            }
+            Some(_) => {}
         }
         Ok(StateDb { conn })
     }
@@ -230,7 +249,7 @@ impl StateDb {
     }
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> String {
+pub(super) fn to_json<T: serde::Serialize>(value: &T) -> String {
     // Serializing these plain structs cannot fail: they hold no maps with
     // non-string keys and no custom serializers.
     serde_json::to_string(value).unwrap_or_default()

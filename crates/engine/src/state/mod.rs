@@ -1,4 +1,5 @@
-//! The SQLite state store of containers.
+//! The SQLite state store of containers and their exec sessions.
 mod db;
+mod exec_sessions;
 
 pub(crate) use db::StateDb;

@@ -1,47 +1,66 @@
-//! Hands the sync and start pipes to conmon as fds 3 and 4.
+//! Hands pipes to conmon at fixed fd numbers (`_OCI_SYNCPIPE`,
+//! `_OCI_STARTPIPE`, `_OCI_ATTACHPIPE`), and keeps fds that an exec session
+//! preserves open across exec.
 #![allow(unsafe_code)]
 
 use std::os::fd::RawFd;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-/// The fd conmon finds in `_OCI_SYNCPIPE`.
+/// The fd conmon finds in `_OCI_SYNCPIPE` when no fds are preserved.
 pub(super) const SYNC_PIPE_FD: RawFd = 3;
-/// The fd conmon finds in `_OCI_STARTPIPE`.
+/// The fd conmon finds in `_OCI_STARTPIPE` when no fds are preserved.
 pub(super) const START_PIPE_FD: RawFd = 4;
 
 /// Arranges for `sync_write` and `start_read` to be open in the child as
 /// [`SYNC_PIPE_FD`] and [`START_PIPE_FD`], without close-on-exec.
-///
-/// The caller creates both pipes right before spawning. Because pipes take
-/// the lowest free fds, fds 3 and 4 are in use in the parent by then, so
-/// none of `Command`'s own pipes (opened later, during spawn) can sit at 3
-/// or 4 and be overwritten here.
 pub(super) fn pass_pipe_fds(command: &mut Command, sync_write: RawFd, start_read: RawFd) {
+    pass_fds(
+        command,
+        vec![(sync_write, SYNC_PIPE_FD), (start_read, START_PIPE_FD)],
+    );
+}
+
+/// Arranges for each `(source, target)` pair that `source` is open in the
+/// child as `target`, without close-on-exec. A pair may have source equal
+/// to target: that fd is then only made inheritable.
+///
+/// Sources must be fds of this process that stay open until spawn returns.
+/// A `Command` pipe that happens to sit at a target number is overwritten,
+/// which is harmless: by the time the hook runs, std has already moved its
+/// pipes to fds 0, 1 and 2.
+pub(super) fn pass_fds(command: &mut Command, pairs: Vec<(RawFd, RawFd)>) {
+    let temporary_min = pairs
+        .iter()
+        .map(|&(source, target)| source.max(target))
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let mut copies = vec![-1; pairs.len()];
     let hook = move || {
-        // Copy both fds above the target numbers first, so that a source
-        // already at 3 or 4 is not clobbered by the other dup2. dup2 clears
-        // close-on-exec on the target; the temporary copies keep it.
-        let sync_copy = cvt(libc_fcntl_dupfd_cloexec(sync_write))?;
-        let start_copy = cvt(libc_fcntl_dupfd_cloexec(start_read))?;
-        cvt(libc_dup2(sync_copy, SYNC_PIPE_FD))?;
-        cvt(libc_dup2(start_copy, START_PIPE_FD))?;
+        // Copy every source above all sources and targets first, so that a
+        // dup2 onto one target never clobbers a source still to be copied.
+        // dup2 clears close-on-exec on the target; the copies keep it.
+        for (copy, &(source, _)) in copies.iter_mut().zip(&pairs) {
+            *copy = cvt(libc_fcntl_dupfd_cloexec(source, temporary_min))?;
+        }
+        for (&copy, &(_, target)) in copies.iter().zip(&pairs) {
+            cvt(libc_dup2(copy, target))?;
+        }
         Ok(())
     };
     // SAFETY: the hook runs in the forked child before exec. It only calls
     // fcntl(F_DUPFD_CLOEXEC) and dup2, which are async-signal-safe, and it
-    // neither allocates nor takes locks.
+    // writes into a vector allocated before the fork, so it neither
+    // allocates nor takes locks.
     unsafe {
         command.pre_exec(hook);
     }
 }
 
-/// Lowest fd for the temporary copies, above both target fds.
-const TEMPORARY_FD_MIN: RawFd = 10;
-
-fn libc_fcntl_dupfd_cloexec(fd: RawFd) -> libc::c_int {
+fn libc_fcntl_dupfd_cloexec(fd: RawFd, minimum: RawFd) -> libc::c_int {
     // SAFETY: fcntl with F_DUPFD_CLOEXEC reads no memory; a bad fd returns -1.
-    unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, TEMPORARY_FD_MIN) }
+    unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, minimum) }
 }
 
 fn libc_dup2(from: RawFd, to: RawFd) -> libc::c_int {

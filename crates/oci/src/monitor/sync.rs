@@ -1,4 +1,5 @@
-//! The sync pipe: conmon's one-line JSON report of the create result.
+//! The sync and attach pipes: conmon's JSON lines reporting the create
+//! result, or an exec session's pid and then its exit code.
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
@@ -26,45 +27,76 @@ pub(super) enum SyncOutcome {
 
 /// Reads until one complete line arrives, the pipe closes, or `deadline`.
 pub(super) fn read_message(pipe: OwnedFd, deadline: Instant) -> std::io::Result<SyncOutcome> {
-    let mut received = Vec::new();
-    let mut file = File::from(pipe);
-    let mut chunk = [0u8; 4096];
+    SyncReader::new(pipe).read_message(Some(deadline))
+}
 
-    loop {
-        if let Some(newline) = received.iter().position(|&byte| byte == b'\n') {
-            let line = String::from_utf8_lossy(&received[..newline]).into_owned();
-            return Ok(match parse_message(&line) {
-                Some(message) => SyncOutcome::Message(message),
-                None => SyncOutcome::Closed(line),
-            });
-        }
+/// A pipe from conmon that carries several messages (an exec session's
+/// sync pipe: the pid, later the exit code). Bytes after the first newline
+/// are kept for the next message, because both may arrive in one read.
+#[derive(Debug)]
+pub(super) struct SyncReader {
+    file: File,
+    received: Vec<u8>,
+}
 
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        if remaining.is_zero() {
-            return Ok(SyncOutcome::TimedOut);
+impl SyncReader {
+    pub(super) fn new(pipe: OwnedFd) -> SyncReader {
+        SyncReader {
+            file: File::from(pipe),
+            received: Vec::new(),
         }
-        let timeout = PollTimeout::try_from(remaining).unwrap_or(PollTimeout::MAX);
-        let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, timeout) {
-            Ok(0) => return Ok(SyncOutcome::TimedOut),
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(errno) => return Err(errno.into()),
-        }
+    }
 
-        let read = match file.read(&mut chunk) {
-            Ok(read) => read,
-            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(error),
-        };
-        if read == 0 {
-            let text = String::from_utf8_lossy(&received).into_owned();
-            return Ok(match parse_message(&text) {
-                Some(message) => SyncOutcome::Message(message),
-                None => SyncOutcome::Closed(text),
-            });
+    /// Reads until one complete line arrives, the pipe closes, or
+    /// `deadline`; `None` waits without a bound.
+    pub(super) fn read_message(
+        &mut self,
+        deadline: Option<Instant>,
+    ) -> std::io::Result<SyncOutcome> {
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some(newline) = self.received.iter().position(|&byte| byte == b'\n') {
+                let line: Vec<u8> = self.received.drain(..=newline).collect();
+                let line = String::from_utf8_lossy(&line[..newline]).into_owned();
+                return Ok(match parse_message(&line) {
+                    Some(message) => SyncOutcome::Message(message),
+                    None => SyncOutcome::Closed(line),
+                });
+            }
+
+            let timeout = match deadline {
+                None => PollTimeout::NONE,
+                Some(deadline) => {
+                    let remaining = deadline.saturating_duration_since(Instant::now());
+                    if remaining.is_zero() {
+                        return Ok(SyncOutcome::TimedOut);
+                    }
+                    PollTimeout::try_from(remaining).unwrap_or(PollTimeout::MAX)
+                }
+            };
+            let mut fds = [PollFd::new(self.file.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, timeout) {
+                Ok(0) => return Ok(SyncOutcome::TimedOut),
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(errno) => return Err(errno.into()),
+            }
+
+            let read = match self.file.read(&mut chunk) {
+                Ok(read) => read,
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(error) => return Err(error),
+            };
+            if read == 0 {
+                let text = String::from_utf8_lossy(&self.received).into_owned();
+                self.received.clear();
+                return Ok(match parse_message(&text) {
+                    Some(message) => SyncOutcome::Message(message),
+                    None => SyncOutcome::Closed(text),
+                });
+            }
+            self.received.extend_from_slice(&chunk[..read]);
         }
-        received.extend_from_slice(&chunk[..read]);
     }
 }
 
@@ -139,6 +171,34 @@ mod tests {
         let message = parse_message(line).unwrap();
         assert_eq!(message.data, -1);
         assert_eq!(message.message.as_deref(), Some("bad \\x01 \"quote\" here"));
+    }
+
+    #[test]
+    fn two_messages_in_one_write_both_read() {
+        let (read_end, write_end) = nix::unistd::pipe().unwrap();
+        let mut writer = File::from(write_end);
+        std::io::Write::write_all(&mut writer, b"{\"data\": 42}\n{\"data\": 7}\n").unwrap();
+        drop(writer);
+
+        let mut reader = SyncReader::new(read_end);
+        let first = reader.read_message(None).unwrap();
+        let second = reader.read_message(None).unwrap();
+        let after = reader.read_message(None).unwrap();
+        assert_eq!(
+            first,
+            SyncOutcome::Message(SyncMessage {
+                data: 42,
+                message: None
+            })
+        );
+        assert_eq!(
+            second,
+            SyncOutcome::Message(SyncMessage {
+                data: 7,
+                message: None
+            })
+        );
+        assert_eq!(after, SyncOutcome::Closed(String::new()));
     }
 
     #[test]

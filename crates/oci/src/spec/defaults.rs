@@ -128,8 +128,35 @@ fn own_bounding_set() -> Option<u64> {
     u64::from_str_radix(line.trim_start_matches("CapBnd:").trim(), 16).ok()
 }
 
+/// Lists the capabilities in this process's bounding set (`CapBnd` in
+/// /proc/self/status), as Podman gives a privileged exec session, because
+/// a runtime started by this process cannot grant more. Falls back to
+/// [`kernel_capabilities`] when the file cannot be read.
+pub(crate) fn own_bounding_capabilities() -> Vec<&'static str> {
+    let mask = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|line| line.starts_with("CapBnd:"))?;
+            u64::from_str_radix(line.trim_start_matches("CapBnd:").trim(), 16).ok()
+        });
+    match mask {
+        Some(mask) => capabilities_in_mask(mask),
+        None => kernel_capabilities(),
+    }
+}
+
+/// Lists the names of the capabilities whose bits are set in `mask`.
+pub(crate) fn capabilities_in_mask(mask: u64) -> Vec<&'static str> {
+    ALL_CAPABILITIES
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| mask & (1 << bit) != 0)
+        .map(|(_, name)| *name)
+        .collect()
+}
+
 /// Normalizes `net_admin`, `CAP_NET_ADMIN` and `ALL` to `NET_ADMIN`/`ALL`.
-fn normalize_capability(name: &str) -> Result<String> {
+pub(crate) fn normalize_capability(name: &str) -> Result<String> {
     let upper = name.trim().to_ascii_uppercase();
     let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
     if bare == "ALL" || ALL_CAPABILITIES.contains(&bare) {

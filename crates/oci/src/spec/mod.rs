@@ -1,5 +1,6 @@
 //! Runtime spec (config.json) generation with Podman's defaults.
 mod defaults;
+mod exec;
 mod seccomp;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -16,6 +17,7 @@ use oci_spec::runtime::{
 use crate::cgroup::{self, CgroupMode};
 use crate::{OciError, Result};
 
+pub use exec::{exec_process, load_process, write_process, ExecProcessOptions};
 pub use seccomp::HOST_PROFILE as HOST_SECCOMP_PROFILE;
 
 /// The runtime spec version Podman writes.

@@ -486,3 +486,16 @@ fn host_seccomp_profile_converts() {
         "CAP_SYS_CHROOT is a default capability, so chroot is allowed"
     );
 }
+
+#[test]
+fn capability_mask_gives_names_in_kernel_order() {
+    // The CapBnd mask of a container with Podman's default capabilities.
+    let mut expected = defaults::DEFAULT_CAPABILITIES.to_vec();
+    expected.sort_by_key(|name| {
+        defaults::ALL_CAPABILITIES
+            .iter()
+            .position(|known| known == name)
+    });
+    assert_eq!(defaults::capabilities_in_mask(0x8004_05fb), expected);
+    assert_eq!(defaults::capabilities_in_mask(0), Vec::<&str>::new());
+}
