@@ -229,6 +229,10 @@ pub struct CreateArgs {
     #[arg(long)]
     pub read_only: bool,
 
+    /// With --read-only, mount writable tmpfs on /tmp, /var/tmp and /run.
+    #[arg(long, default_value_t = true, action = ArgAction::Set)]
+    pub read_only_tmpfs: bool,
+
     /// Run catatonit as PID 1 to reap zombies and forward signals.
     #[arg(long)]
     pub init: bool,
@@ -261,8 +265,9 @@ pub struct CreateArgs {
     #[arg(long)]
     pub cpus: Option<f64>,
 
-    /// Maximum number of processes in the container.
-    #[arg(long = "pids-limit")]
+    /// Maximum number of processes in the container (default 2048; 0 or -1:
+    /// no limit).
+    #[arg(long = "pids-limit", allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
 
     /// Set a label KEY=VALUE.
@@ -302,14 +307,17 @@ pub struct CreateArgs {
     #[arg(long, alias = "net")]
     pub network: Option<String>,
 
-    /// The image, then the command and its arguments.
+    /// The image to run.
+    pub image: String,
+
+    /// The command and its arguments (default: the image's entrypoint and
+    /// command). Everything after the image belongs to the command.
     #[arg(
-        required = true,
         trailing_var_arg = true,
         allow_hyphen_values = true,
-        value_name = "IMAGE [COMMAND [ARG...]]"
+        value_name = "COMMAND [ARG...]"
     )]
-    pub image_and_command: Vec<String>,
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -427,6 +435,12 @@ pub struct PsArgs {
     /// Show only the latest container.
     #[arg(short = 'l', long)]
     pub latest: bool,
+    /// Show the N most recently created containers (all states).
+    #[arg(short = 'n', long)]
+    pub last: Option<usize>,
+    /// Sort by command, created, id, image, names or status.
+    #[arg(long)]
+    pub sort: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -454,8 +468,8 @@ pub struct LogsArgs {
     /// Keep printing new output until the container stops.
     #[arg(short = 'f', long)]
     pub follow: bool,
-    /// Print only the last N lines.
-    #[arg(long)]
+    /// Print only the last N lines (-1: all).
+    #[arg(long, allow_negative_numbers = true)]
     pub tail: Option<i64>,
     /// Only output since this time: RFC 3339, Unix seconds, or a duration such as 10m.
     #[arg(long)]

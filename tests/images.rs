@@ -104,7 +104,7 @@ fn rmi_refuses_image_in_use_unless_forced() {
     env.import_busybox("busybox");
     env.berth_ok(&["create", "--name", "user", "busybox", "true"]);
     let output = env.berth(&["rmi", "busybox"]);
-    assert_eq!(exit_code(&output), 125);
+    assert_eq!(exit_code(&output), 2, "Podman's code for an image in use");
     assert!(
         text(&output.stderr).contains("is in use by container"),
         "{}",
@@ -143,6 +143,8 @@ fn image_inspect_shows_config() {
     assert_eq!(id.trim().len(), 64);
     let output = env.berth(&["image", "inspect", "nosuch"]);
     assert_eq!(exit_code(&output), 125);
+    let output = env.berth(&["rmi", "nosuch"]);
+    assert_eq!(exit_code(&output), 1, "Podman's code for a missing image");
 }
 
 #[test]

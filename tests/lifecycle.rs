@@ -203,13 +203,19 @@ fn rm_refuses_running_container_without_force() {
     let env = env_with_busybox();
     env.berth_ok(&["run", "-d", "--name", "busy", "busybox", "sleep", "1000"]);
     let output = env.berth(&["rm", "busy"]);
-    assert_eq!(exit_code(&output), 125);
+    assert_eq!(
+        exit_code(&output),
+        2,
+        "Podman's code for a running container"
+    );
     assert!(
         text(&output.stderr).contains("stop it first or use --force"),
         "{}",
         text(&output.stderr)
     );
     assert_eq!(env.berth_ok(&["rm", "-f", "busy"]), "busy\n");
+    // Forcing the removal of a container that does not exist is quiet.
+    assert_eq!(env.berth_ok(&["rm", "-f", "busy"]), "");
     assert_eq!(env.container_ids(), Vec::<String>::new());
 }
 
@@ -295,7 +301,11 @@ fn id_prefixes_resolve_or_report_ambiguity() {
     );
 
     let output = env.berth(&["rm", "nosuch"]);
-    assert_eq!(exit_code(&output), 125);
+    assert_eq!(
+        exit_code(&output),
+        1,
+        "Podman's code for a missing container"
+    );
     assert_eq!(text(&output.stderr), "Error: no such container: nosuch\n");
 }
 

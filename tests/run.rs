@@ -164,9 +164,66 @@ fn run_name_in_use_exits_125() {
 #[test]
 fn run_invalid_name_exits_125() {
     let env = env_with_busybox();
-    let output = env.berth(&["run", "--name", "-bad", "busybox", "true"]);
+    for name in ["-bad", "a/b", "white space"] {
+        let flag = format!("--name={name}");
+        let output = env.berth(&["run", &flag, "busybox", "true"]);
+        assert_eq!(exit_code(&output), 125, "{name}");
+        assert!(
+            text(&output.stderr).contains(&format!("invalid container name {name:?}")),
+            "{name}"
+        );
+    }
+    assert_eq!(env.container_ids(), Vec::<String>::new());
+}
+
+#[test]
+fn run_unknown_flag_is_not_an_image() {
+    let env = env_with_busybox();
+    let output = env.berth(&["run", "--bogus", "busybox", "true"]);
     assert_eq!(exit_code(&output), 125);
-    assert!(text(&output.stderr).contains("invalid container name \"-bad\""));
+    assert!(
+        text(&output.stderr).starts_with("error: unexpected argument '--bogus' found"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn run_read_only_keeps_tmp_writable() {
+    let env = env_with_busybox();
+    let stdout = env.berth_ok(&[
+        "run",
+        "--rm",
+        "--read-only",
+        "busybox",
+        "sh",
+        "-c",
+        "touch /tmp/a /var/tmp/b /run/c && echo ok",
+    ]);
+    assert_eq!(stdout, "ok\n");
+    let output = env.berth(&[
+        "run",
+        "--rm",
+        "--read-only",
+        "--read-only-tmpfs=false",
+        "busybox",
+        "touch",
+        "/tmp/a",
+    ]);
+    assert_eq!(exit_code(&output), 1);
+}
+
+#[test]
+fn run_pids_limit_defaults_and_unlimited() {
+    let env = env_with_busybox();
+    let read = |args: &[&str]| {
+        let mut full = vec!["run", "--rm"];
+        full.extend_from_slice(args);
+        full.extend_from_slice(&["busybox", "cat", "/sys/fs/cgroup/pids/pids.max"]);
+        env.berth_ok(&full)
+    };
+    assert_eq!(read(&[]), "2048\n");
+    assert_eq!(read(&["--pids-limit", "-1"]), "max\n");
 }
 
 #[test]
@@ -271,13 +328,14 @@ fn run_entrypoint_replaces_command() {
 }
 
 #[test]
-fn run_unknown_user_exits_125() {
+fn run_unknown_user_exits_126() {
     let env = env_with_busybox();
     let output = env.berth(&["run", "--rm", "-u", "nobody-here", "busybox", "true"]);
-    assert_eq!(exit_code(&output), 125);
-    assert_eq!(
-        text(&output.stderr),
-        "Error: unable to find user nobody-here: no matching entries in the container's /etc/passwd\n"
+    assert_eq!(exit_code(&output), 126);
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with("Error: unable to find user nobody-here: no matching entries in the container's /etc/passwd: "),
+        "{stderr}"
     );
     assert_eq!(env.container_ids(), Vec::<String>::new());
 }
@@ -509,7 +567,7 @@ fn info_and_version_describe_host() {
         .unwrap()
         .starts_with("conmon version"));
     assert_eq!(
-        env.berth_ok(&["info", "--format", "{{.store.graphDriverName}}"]),
+        env.berth_ok(&["info", "--format", "{{.Store.GraphDriverName}}"]),
         "overlay\n"
     );
     let version = env.berth_ok(&["version"]);

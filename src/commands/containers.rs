@@ -18,7 +18,7 @@ const COMMAND_WIDTH: usize = 17;
 
 pub fn ps(engine: &Engine, args: &PsArgs) -> CliResult {
     let mut rows = engine.list(&ListOptions {
-        all: args.all || args.latest,
+        all: args.all || args.latest || args.last.is_some(),
         filters: args.filter.clone(),
     })?;
     if args.latest {
@@ -28,8 +28,19 @@ pub fn ps(engine: &Engine, args: &PsArgs) -> CliResult {
             .into_iter()
             .collect();
     }
-    // Newest first, as Podman lists them.
-    rows.reverse();
+    sort_rows(&mut rows, args.sort.as_deref())?;
+    if let Some(last) = args.last {
+        // The newest N, kept in the chosen order.
+        let mut newest: Vec<usize> = (0..rows.len()).collect();
+        newest.sort_by_key(|i| std::cmp::Reverse(rows[*i].created_at));
+        newest.truncate(last);
+        let mut index = 0;
+        rows.retain(|_| {
+            let keep = newest.contains(&index);
+            index += 1;
+            keep
+        });
+    }
 
     if args.quiet {
         for row in &rows {
@@ -95,6 +106,24 @@ pub fn ps(engine: &Engine, args: &PsArgs) -> CliResult {
     Ok(0)
 }
 
+/// Orders `ps` rows by `--sort`; the default is creation time, oldest first.
+fn sort_rows(rows: &mut [ContainerSummary], key: Option<&str>) -> Result<(), CliError> {
+    match key.unwrap_or("created") {
+        "created" => rows.sort_by_key(|r| r.created_at),
+        "id" => rows.sort_by(|a, b| a.id.cmp(&b.id)),
+        "image" => rows.sort_by(|a, b| a.image.cmp(&b.image)),
+        "names" => rows.sort_by(|a, b| a.name.cmp(&b.name)),
+        "status" => rows.sort_by_key(|r| r.status.as_str()),
+        "command" => rows.sort_by(|a, b| a.command.cmp(&b.command)),
+        other => {
+            return Err(CliError::Usage(format!(
+                "invalid --sort {other:?}: use command, created, id, image, names or status"
+            )))
+        }
+    }
+    Ok(())
+}
+
 /// The fields a `ps --format` template sees, named as in Podman.
 fn ps_template_row(row: &ContainerSummary, now: DateTime<Utc>, no_trunc: bool) -> Value {
     let mut command = shell_join(&row.command);
@@ -110,8 +139,9 @@ fn ps_template_row(row: &ContainerSummary, now: DateTime<Utc>, no_trunc: bool) -
         "ImageID": row.image_id,
         "Command": command,
         "CreatedHuman": format!("{} ago", berth_engine::container::human_duration(now - row.created_at)),
-        "CreatedAt": row.created_at.format("%Y-%m-%d %H:%M:%S %z UTC").to_string(),
-        "Created": row.created_at.timestamp(),
+        "RunningFor": format!("{} ago", berth_engine::container::human_duration(now - row.created_at)),
+        "CreatedAt": format::go_time(&row.created_at),
+        "Created": format::go_time(&row.created_at),
         "Status": row.human_status(now),
         "State": row.status.as_str(),
         "Ports": "",
@@ -208,7 +238,13 @@ pub fn print_inspect(values: &[Value], template: Option<&str>) -> Result<(), Cli
         }
         Some(template) => {
             for value in values {
-                print!("{}", format::render(template, value)?);
+                let mut value = value.clone();
+                // Templates see times as Go prints a time.Time, while JSON
+                // output keeps RFC 3339.
+                for pointer in ["/Created", "/State/StartedAt", "/State/FinishedAt"] {
+                    format::rfc3339_to_go_time(&mut value, pointer);
+                }
+                print!("{}", format::render(template, &value)?);
             }
         }
     }
@@ -401,9 +437,27 @@ pub fn remove(engine: &Engine, args: &RmArgs) -> CliResult {
         force: args.force,
         timeout: args.time,
     };
-    for_each_name(&names, |name| {
-        ignore_missing(engine.remove(name, &options), args.ignore)
-    })
+    // Podman's exit codes for rm: 1 when a container does not exist, 2
+    // when one is running and --force was not given.
+    let mut code = 0;
+    for name in &names {
+        match engine.remove(name, &options) {
+            Ok(()) => println!("{name}"),
+            Err(EngineError::NoSuchContainer { .. }) if args.ignore || args.force => {}
+            Err(error) => {
+                eprintln!("Error: {error}");
+                let this = match error {
+                    EngineError::NoSuchContainer { .. } => 1,
+                    EngineError::InvalidState { .. } => 2,
+                    other => other.exit_code(),
+                };
+                if code == 0 {
+                    code = this;
+                }
+            }
+        }
+    }
+    Ok(code)
 }
 
 /// With `--ignore`, a container that does not exist is skipped silently.

@@ -2,7 +2,7 @@
 use std::collections::HashMap;
 use std::io::IsTerminal;
 
-use berth_engine::{Engine, ImageSummary, RemovedImage};
+use berth_engine::{Engine, EngineError, ImageSummary, RemovedImage};
 use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
@@ -192,14 +192,25 @@ pub fn remove(engine: &Engine, args: &RmiArgs) -> CliResult {
             }
             Err(error) => {
                 eprintln!("Error: {error}");
-                failure = Some(error);
+                failure = failure.or(Some(rmi_exit_code(&error)));
             }
         }
     }
-    match failure {
-        Some(error) => Ok(error.exit_code()),
-        None => Ok(0),
+    Ok(failure.unwrap_or(0))
+}
+
+/// Podman's exit codes for rmi: 1 when an image does not exist, 2 when a
+/// container uses it.
+fn rmi_exit_code(error: &EngineError) -> i32 {
+    match error {
+        EngineError::Storage(storage) if is_no_such_image(storage) => 1,
+        EngineError::ImageInUse { .. } => 2,
+        other => other.exit_code(),
     }
+}
+
+fn is_no_such_image(error: &berth_engine::StorageError) -> bool {
+    matches!(error, berth_engine::StorageError::NoSuchImage { .. })
 }
 
 pub fn tag(engine: &Engine, args: &TagArgs) -> CliResult {

@@ -140,10 +140,7 @@ fn remove_quietly(engine: &Engine, id: &str) {
 }
 
 fn create_options(args: &CreateArgs) -> Result<CreateOptions, CliError> {
-    let (image, command) = args
-        .image_and_command
-        .split_first()
-        .ok_or_else(|| CliError::Usage("an image name is required".into()))?;
+    let (image, command) = (&args.image, &args.command);
     Ok(CreateOptions {
         image: image.clone(),
         name: args.name.clone(),
@@ -165,6 +162,7 @@ fn create_options(args: &CreateArgs) -> Result<CreateOptions, CliError> {
         volumes: args.volume.clone(),
         tmpfs: args.tmpfs.clone(),
         read_only: args.read_only,
+        read_only_tmpfs: Some(args.read_only_tmpfs),
         init: args.init,
         cap_add: args.cap_add.clone(),
         cap_drop: args.cap_drop.clone(),

@@ -30,10 +30,33 @@ pub fn info(engine: &berth_engine::Engine, args: &FormatArgs) -> CliResult {
     });
     match args.format.as_deref() {
         Some("json") => print!("{}", format::to_json(&value, format::JsonStyle::Inspect)),
-        Some(template) => print!("{}", format::render(template, &value)?),
+        Some(template) => print!("{}", format::render(template, &template_value(&info))?),
         None => print!("{}", yaml_like(&value, 0)),
     }
     Ok(0)
+}
+
+/// `info` as a template sees it: Podman's Go field names
+/// (`{{.Host.OCIRuntime.Name}}`), where the JSON output uses camelCase keys.
+fn template_value(info: &berth_engine::Info) -> Value {
+    json!({
+        "Host": {
+            "Hostname": info.hostname,
+            "Kernel": info.kernel,
+            "CgroupsVersion": info.cgroup_version,
+            "CgroupManager": info.cgroup_manager,
+            "OCIRuntime": { "Name": info.oci_runtime, "Path": info.oci_runtime_path, "Version": info.oci_runtime_version },
+            "Conmon": { "Path": info.conmon_path, "Version": info.conmon_version },
+        },
+        "Store": {
+            "GraphRoot": info.root,
+            "RunRoot": info.run_root,
+            "GraphDriverName": info.graph_driver_name,
+            "ContainerStore": { "Number": info.containers },
+            "ImageStore": { "Number": info.images },
+        },
+        "Version": { "Version": info.version },
+    })
 }
 
 /// Prints nested objects as indented `key: value` lines, the shape of

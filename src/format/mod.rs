@@ -408,3 +408,54 @@ mod tests {
         );
     }
 }
+
+/// Formats a time as Go's `time.Time.String()` does, which is what podman's
+/// templates print: `2026-12-04 21:36:13.747150073 +0000 UTC`, with trailing
+/// zeros of the fraction dropped.
+pub fn go_time(time: &chrono::DateTime<chrono::Utc>) -> String {
+    let nanos = time.timestamp_subsec_nanos();
+    let fraction = if nanos == 0 {
+        String::new()
+    } else {
+        format!(".{nanos:09}").trim_end_matches('0').to_string()
+    };
+    format!("{}{fraction} +0000 UTC", time.format("%Y-%m-%d %H:%M:%S"))
+}
+
+/// Replaces the RFC 3339 string at `pointer` in `value` with [`go_time`]'s
+/// form; leaves anything else alone.
+pub fn rfc3339_to_go_time(value: &mut serde_json::Value, pointer: &str) {
+    let Some(slot) = value.pointer_mut(pointer) else {
+        return;
+    };
+    let Some(text) = slot.as_str() else {
+        return;
+    };
+    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
+        *slot = serde_json::Value::String(go_time(&time.with_timezone(&chrono::Utc)));
+    }
+}
+
+#[cfg(test)]
+mod go_time_tests {
+    use super::*;
+
+    #[test]
+    fn go_time_trims_fraction() {
+        let time = chrono::DateTime::parse_from_rfc3339("2026-12-04T21:36:13.747150073Z").unwrap();
+        assert_eq!(
+            go_time(&time.with_timezone(&chrono::Utc)),
+            "2026-12-04 21:36:13.747150073 +0000 UTC"
+        );
+        let time = chrono::DateTime::parse_from_rfc3339("2026-12-04T21:36:13.5Z").unwrap();
+        assert_eq!(
+            go_time(&time.with_timezone(&chrono::Utc)),
+            "2026-12-04 21:36:13.5 +0000 UTC"
+        );
+        let time = chrono::DateTime::parse_from_rfc3339("0001-01-01T00:00:00Z").unwrap();
+        assert_eq!(
+            go_time(&time.with_timezone(&chrono::Utc)),
+            "0001-01-01 00:00:00 +0000 UTC"
+        );
+    }
+}

@@ -63,6 +63,9 @@ pub enum EngineError {
     #[error("unable to find user {user}: no matching entries in the container's {file}")]
     NoSuchUser { user: String, file: &'static str },
 
+    #[error("unable to find group {group}: no matching entries in the container's /etc/group")]
+    NoSuchGroup { group: String },
+
     #[error("{op} {path}: {source}")]
     Io {
         op: &'static str,

@@ -37,6 +37,7 @@ use std::path::{Path, PathBuf};
 
 pub use berth_oci::attach::{AttachIo, AttachSocket};
 pub use berth_oci::logs::Stream as LogStream;
+pub use berth_storage::StorageError;
 pub use container::{
     Container, ContainerConfig, ContainerInspect, ContainerState, ContainerStatus,
     ContainerSummary, CreateOptions, ListOptions, LogLine, LogOptions, MountRequest, RemoveOptions,

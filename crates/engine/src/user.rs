@@ -27,6 +27,12 @@ pub(crate) fn resolve(rootfs: &Path, user: &str) -> Result<ResolvedUser> {
         Some((u, g)) => (u, Some(g)),
         None => (user, None),
     };
+    // An empty user (`-u ''`, `-u :10`) means root, as in Podman.
+    let user_part = if user_part.is_empty() { "0" } else { user_part };
+    check_id_range(user_part)?;
+    if let Some(group) = group_part {
+        check_id_range(group)?;
+    }
 
     let entry = match user_part.parse::<u32>() {
         Ok(uid) => passwd.iter().find(|e| e.uid == uid),
@@ -50,9 +56,8 @@ pub(crate) fn resolve(rootfs: &Path, user: &str) -> Result<ResolvedUser> {
                 .iter()
                 .find(|(name, _, _)| name == group)
                 .map(|(_, gid, _)| *gid)
-                .ok_or_else(|| EngineError::NoSuchUser {
-                    user: group.to_string(),
-                    file: "/etc/group",
+                .ok_or_else(|| EngineError::NoSuchGroup {
+                    group: group.to_string(),
                 })?,
         },
         None => entry.map(|e| e.gid).unwrap_or(0),
@@ -75,6 +80,23 @@ pub(crate) fn resolve(rootfs: &Path, user: &str) -> Result<ResolvedUser> {
         gid,
         additional_gids,
     })
+}
+
+/// Rejects numeric ids outside 0..=2147483647 (and negative ones), which
+/// the kernel would refuse later with a less clear error.
+fn check_id_range(value: &str) -> Result<()> {
+    let numeric = value.strip_prefix('-').unwrap_or(value);
+    if numeric.is_empty() || !numeric.chars().all(|c| c.is_ascii_digit()) {
+        return Ok(());
+    }
+    match value.parse::<i64>() {
+        Ok(id) if (0..=i64::from(i32::MAX)).contains(&id) => Ok(()),
+        _ => Err(EngineError::InvalidOption {
+            option: "--user",
+            value: value.to_string(),
+            reason: "uids and gids must be in range 0-2147483647".into(),
+        }),
+    }
 }
 
 fn read_passwd(path: &Path) -> Vec<PasswdEntry> {
@@ -170,6 +192,32 @@ mod tests {
             error.to_string(),
             "unable to find user nosuch: no matching entries in the container's /etc/passwd"
         );
-        assert!(resolve(dir.path(), "berthuser:nogroup").is_err());
+        let error = resolve(dir.path(), "berthuser:nogroup").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "unable to find group nogroup: no matching entries in the container's /etc/group"
+        );
+    }
+
+    #[test]
+    fn resolve_empty_user_is_root() {
+        let dir = rootfs();
+        assert_eq!(resolve(dir.path(), "").unwrap().uid, 0);
+        let user = resolve(dir.path(), ":10").unwrap();
+        assert_eq!((user.uid, user.gid), (0, 10));
+    }
+
+    #[test]
+    fn resolve_rejects_out_of_range_ids() {
+        let dir = rootfs();
+        for user in ["-1", "99999999999", "0:-5"] {
+            let error = resolve(dir.path(), user).unwrap_err();
+            assert!(
+                error
+                    .to_string()
+                    .contains("uids and gids must be in range 0-2147483647"),
+                "{user}: {error}"
+            );
+        }
     }
 }

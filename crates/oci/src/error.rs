@@ -3,7 +3,7 @@ use std::path::PathBuf;
 /// Errors of the runtime layer.
 #[derive(Debug, thiserror::Error)]
 pub enum OciError {
-    #[error("OCI runtime {name:?} not found: install it (`apt-get install {name}`) or pass --runtime PATH")]
+    #[error("{}", runtime_not_found_message(name))]
     RuntimeNotFound { name: String },
 
     #[error(
@@ -100,5 +100,13 @@ impl OciError {
 impl From<oci_spec::OciSpecError> for OciError {
     fn from(source: oci_spec::OciSpecError) -> Self {
         OciError::SpecInvalid { source }
+    }
+}
+
+fn runtime_not_found_message(name: &str) -> String {
+    if name.contains('/') {
+        format!("OCI runtime {name:?} not found: no executable file at that path")
+    } else {
+        format!("OCI runtime {name:?} not found: install it (`apt-get install {name}`) or pass --runtime PATH")
     }
 }

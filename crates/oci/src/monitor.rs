@@ -207,9 +207,13 @@ impl Monitor {
             });
         };
         if !status.success() {
+            let message = match stderr.trim() {
+                "" => format!("conmon {status} without a message; rerun with --log-level debug"),
+                output => format!("conmon {status}: {output}"),
+            };
             return Err(OciError::MonitorFailed {
                 id: id.to_string(),
-                message: format!("conmon {status}: {}", stderr.trim()),
+                message,
             });
         }
 

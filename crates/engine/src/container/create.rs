@@ -17,6 +17,12 @@ use crate::{names, Engine, EngineError, Result};
 /// The default stop timeout in seconds, as Podman's.
 const DEFAULT_STOP_TIMEOUT: u32 = 10;
 
+/// Podman's default limit on the number of processes in a container.
+const DEFAULT_PIDS_LIMIT: i64 = 2048;
+
+/// Linux's limit on a hostname's length (HOST_NAME_MAX).
+const HOSTNAME_MAX: usize = 64;
+
 /// Podman's default PATH for containers whose image sets none.
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -40,6 +46,9 @@ pub struct CreateOptions {
     /// `--tmpfs DEST[:OPTIONS]`.
     pub tmpfs: Vec<String>,
     pub read_only: bool,
+    /// With `read_only`, mount tmpfs on /tmp, /var/tmp and /run (Podman's
+    /// `--read-only-tmpfs`, default true when `None`).
+    pub read_only_tmpfs: Option<bool>,
     pub init: bool,
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
@@ -92,6 +101,11 @@ impl Engine {
         let image_config = self.store.config(&image)?;
         let image_config = image_config.config().clone().unwrap_or_default();
         let config = resolve_config(self, options, &image_config, &image.names)?;
+
+        // A missing runtime or conmon is reported now, before a container
+        // exists that could only fail to start.
+        self.runtime(&config.runtime)?;
+        self.monitor()?;
 
         let name = match &options.name {
             Some(name) => {
@@ -211,8 +225,11 @@ fn resolve_config(
             .clone()
             .or_else(|| image.user().clone().filter(|u| !u.is_empty()))
             .unwrap_or_else(|| "0:0".into()),
-        hostname: options.hostname.clone().unwrap_or_default(),
-        mounts: parse_mounts(&options.volumes, &options.tmpfs)?,
+        hostname: validate_hostname(options.hostname.as_deref())?,
+        mounts: read_only_tmpfs(
+            parse_mounts(&options.volumes, &options.tmpfs)?,
+            options.read_only && options.read_only_tmpfs.unwrap_or(true),
+        ),
         read_only: options.read_only,
         init: options.init,
         cap_add: options.cap_add.clone(),
@@ -226,7 +243,13 @@ fn resolve_config(
             .collect::<Result<_>>()?,
         memory_limit: options.memory.as_deref().map(parse_memory).transpose()?,
         cpus: validate_cpus(options.cpus)?,
-        pids_limit: options.pids_limit,
+        pids_limit: match options.pids_limit {
+            // Podman's default (containers.conf pids_limit).
+            None => Some(DEFAULT_PIDS_LIMIT),
+            // 0 and -1 mean no limit.
+            Some(limit) if limit <= 0 => None,
+            limit => limit,
+        },
         labels: parse_labels(&options.labels)?,
         stop_signal,
         stop_timeout: options.stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT),
@@ -352,6 +375,44 @@ fn parse_restart(value: Option<&str>, auto_remove: bool) -> Result<RestartPolicy
         });
     }
     Ok(policy)
+}
+
+fn validate_hostname(hostname: Option<&str>) -> Result<String> {
+    let Some(hostname) = hostname else {
+        return Ok(String::new());
+    };
+    let valid_chars = hostname
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+    if hostname.is_empty() || hostname.len() > HOSTNAME_MAX || !valid_chars {
+        return Err(EngineError::InvalidOption {
+            option: "--hostname",
+            value: hostname.chars().take(80).collect(),
+            reason: format!("a hostname has 1 to {HOSTNAME_MAX} letters, digits, '-', '.' or '_'"),
+        });
+    }
+    Ok(hostname.to_string())
+}
+
+/// Adds Podman's tmpfs mounts of a read-only container on /tmp, /var/tmp and
+/// /run, except where the user mounts something there already.
+fn read_only_tmpfs(mut mounts: Vec<MountRequest>, enabled: bool) -> Vec<MountRequest> {
+    if !enabled {
+        return mounts;
+    }
+    for destination in ["/tmp", "/var/tmp", "/run"] {
+        let taken = mounts.iter().any(|m| match m {
+            MountRequest::Bind { destination: d, .. }
+            | MountRequest::Tmpfs { destination: d, .. } => d == destination,
+        });
+        if !taken {
+            mounts.push(MountRequest::Tmpfs {
+                destination: destination.to_string(),
+                options: vec!["rw".into(), "nosuid".into(), "nodev".into()],
+            });
+        }
+    }
+    mounts
 }
 
 fn parse_security_opts(values: &[String]) -> Result<bool> {

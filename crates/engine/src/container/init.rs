@@ -294,6 +294,14 @@ fn find_init() -> Result<std::path::PathBuf> {
 pub(crate) fn classify_runtime_error(error: EngineError, name: &str) -> EngineError {
     let message = match &error {
         EngineError::Runtime(berth_oci::OciError::RuntimeFailed { message, .. }) => message.clone(),
+        // The process cannot start as a user the image does not have:
+        // Podman reports that with 126 as well.
+        EngineError::NoSuchUser { .. } | EngineError::NoSuchGroup { .. } => {
+            return EngineError::CommandNotExecutable {
+                name: name.to_string(),
+                message: error.to_string(),
+            }
+        }
         _ => return error,
     };
     let lower = message.to_ascii_lowercase();

@@ -82,13 +82,19 @@ impl Engine {
             if container.state.status().is_active()
                 || container.state.status() == ContainerStatus::Created
             {
-                // Only a container that may have exited needs its lock.
-                let _lock = ContainerLock::acquire(&self.options.runroot, &container.id)?;
-                match self.db.get(&container.id)? {
-                    Some(fresh) => container = fresh,
-                    None => continue,
+                // Only a container that may have exited needs its lock. One
+                // that another command holds (a stop waiting out its
+                // timeout) is shown as recorded: that command records the
+                // change, and ps does not wait for it.
+                if let Some(_lock) =
+                    ContainerLock::try_acquire(&self.options.runroot, &container.id)?
+                {
+                    match self.db.get(&container.id)? {
+                        Some(fresh) => container = fresh,
+                        None => continue,
+                    }
+                    self.sync(&mut container)?;
                 }
-                self.sync(&mut container)?;
             }
             let summary = summarize(container);
             if !options.all && !summary.status.is_active() && !has_status_filter(&filters) {

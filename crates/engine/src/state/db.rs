@@ -135,6 +135,10 @@ impl StateDb {
 
     /// Resolves a name, full id or unique id prefix to a container id.
     pub fn resolve(&self, name_or_id: &str) -> Result<String> {
+        // A full id wins over a name that happens to equal it, as in Podman.
+        if name_or_id.len() == 64 && self.get(name_or_id)?.is_some() {
+            return Ok(name_or_id.to_string());
+        }
         if let Some(id) = self.id_of_name(name_or_id)? {
             return Ok(id);
         }
