@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{exit_code, TestEnv};
+use common::{exit_code, text, TestEnv};
 
 const RUNTIMES: [&str; 2] = ["crun", "runc"];
 
@@ -30,10 +30,6 @@ fn env_with_containers() -> TestEnv {
         ]);
     }
     env
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]

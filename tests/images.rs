@@ -4,11 +4,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{exit_code, TestEnv};
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{exit_code, text, TestEnv};
 
 /// Builds the busybox rootfs tarball with the given extension (`tar`,
 /// `tar.gz`, `tar.zst`) in the env's directory.

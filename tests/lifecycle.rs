@@ -2,17 +2,7 @@
 //! wait, stop, kill, rm, rename, and the errors for bad names and ids.
 mod common;
 
-use common::{exit_code, TestEnv};
-
-fn env_with_busybox() -> TestEnv {
-    let env = TestEnv::new();
-    env.import_busybox("busybox");
-    env
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{exit_code, text, TestEnv};
 
 fn state(env: &TestEnv, name: &str) -> String {
     env.berth_ok(&[
@@ -27,7 +17,7 @@ fn state(env: &TestEnv, name: &str) -> String {
 
 #[test]
 fn states_follow_create_start_exit_rm() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     // The container exits with 3 once the test creates /ctl/go.
     let control = env.dir().join("control");
     std::fs::create_dir(&control).unwrap();
@@ -82,7 +72,7 @@ fn states_follow_create_start_exit_rm() {
 
 #[test]
 fn exited_container_can_start_again() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     env.berth_ok(&["run", "--name", "again", "busybox", "echo", "hi"]);
     env.berth_ok(&["start", "again"]);
     assert_eq!(env.berth_ok(&["wait", "again"]), "0\n");
@@ -91,7 +81,7 @@ fn exited_container_can_start_again() {
 
 #[test]
 fn logs_survive_exit_and_reassemble_partial_lines() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     env.berth_ok(&[
         "run",
         "--name",
@@ -122,7 +112,7 @@ fn logs_survive_exit_and_reassemble_partial_lines() {
 
 #[test]
 fn logs_follow_ends_when_container_exits() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     env.berth_ok(&[
         "run",
         "-d",
@@ -138,7 +128,7 @@ fn logs_follow_ends_when_container_exits() {
 
 #[test]
 fn stop_sends_signal_then_kill() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     env.berth_ok(&[
         "run",
         "-d",
@@ -165,7 +155,7 @@ fn stop_sends_signal_then_kill() {
 
 #[test]
 fn stop_signal_option_is_used() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     env.berth_ok(&[
         "run",
         "-d",
@@ -185,7 +175,7 @@ fn stop_signal_option_is_used() {
 
 #[test]
 fn kill_sends_named_signal() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     env.berth_ok(&["run", "-d", "--name", "k", "busybox", "sleep", "1000"]);
     assert_eq!(env.berth_ok(&["kill", "-s", "sigkill", "k"]), "k\n");
     assert_eq!(env.berth_ok(&["wait", "k"]), "137\n");
@@ -200,7 +190,7 @@ fn kill_sends_named_signal() {
 
 #[test]
 fn rm_refuses_running_container_without_force() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     env.berth_ok(&["run", "-d", "--name", "busy", "busybox", "sleep", "1000"]);
     let output = env.berth(&["rm", "busy"]);
     assert_eq!(
@@ -221,7 +211,7 @@ fn rm_refuses_running_container_without_force() {
 
 #[test]
 fn rm_all_removes_every_container() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     env.berth_ok(&["create", "busybox", "true"]);
     env.berth_ok(&["run", "-d", "busybox", "sleep", "1000"]);
     env.berth_ok(&["run", "busybox", "true"]);
@@ -232,7 +222,7 @@ fn rm_all_removes_every_container() {
 
 #[test]
 fn names_are_reusable_after_rm_and_rename() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     env.berth_ok(&["create", "--name", "first", "busybox", "true"]);
     env.berth_ok(&["rm", "first"]);
     env.berth_ok(&["create", "--name", "first", "busybox", "true"]);
@@ -251,7 +241,7 @@ fn names_are_reusable_after_rm_and_rename() {
 
 #[test]
 fn generated_names_are_adjective_noun() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     env.berth_ok(&["create", "busybox", "true"]);
     let name = env.berth_ok(&["ps", "-a", "--format", "{{.Names}}"]);
     let name = name.trim();
@@ -267,7 +257,7 @@ fn generated_names_are_adjective_noun() {
 
 #[test]
 fn id_prefixes_resolve_or_report_ambiguity() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     let mut ids = Vec::new();
     // Enough containers that two share a first hex digit.
     for _ in 0..17 {
@@ -311,7 +301,7 @@ fn id_prefixes_resolve_or_report_ambiguity() {
 
 #[test]
 fn ps_filters_and_formats() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     env.berth_ok(&[
         "create", "--name", "labelled", "--label", "tier=web", "busybox", "true",
     ]);
@@ -344,7 +334,7 @@ fn ps_filters_and_formats() {
 
 #[test]
 fn inspect_shows_podman_fields() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     env.berth_ok(&[
         "create", "--name", "shape", "-e", "X=1", "--label", "a=b", "busybox", "echo", "hi",
     ]);
@@ -367,14 +357,14 @@ fn inspect_shows_podman_fields() {
 
 #[test]
 fn wait_returns_code_after_rm() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     let id = env.berth_ok(&["run", "-d", "--rm", "busybox", "sh", "-c", "exit 5"]);
     assert_eq!(env.berth_ok(&["wait", id.trim()]), "5\n");
 }
 
 #[test]
 fn create_error_at_runtime_leaves_nothing() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     env.berth_ok(&["create", "--name", "broken", "busybox", "/no/such/binary"]);
     let output = env.berth(&["start", "broken"]);
     assert_eq!(exit_code(&output), 127);
@@ -388,7 +378,7 @@ fn create_error_at_runtime_leaves_nothing() {
 
 #[test]
 fn missing_runtime_is_a_clear_error() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     let output = env.berth(&[
         "run",
         "--rm",
@@ -408,7 +398,7 @@ fn missing_runtime_is_a_clear_error() {
 
 #[test]
 fn missing_conmon_is_a_clear_error() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     let output = env.berth(&[
         "--conmon",
         "/no/such/conmon",
@@ -428,7 +418,7 @@ fn missing_conmon_is_a_clear_error() {
 
 #[test]
 fn parallel_runs_do_not_collide() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..6)
             .map(|i| {

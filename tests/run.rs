@@ -2,23 +2,13 @@
 //! terminals, stdin, and the options that shape the container.
 mod common;
 
-use common::{exit_code, TestEnv};
+use common::{exit_code, text, TestEnv};
 
 const RUNTIMES: [&str; 2] = ["crun", "runc"];
 
-fn env_with_busybox() -> TestEnv {
-    let env = TestEnv::new();
-    env.import_busybox("busybox");
-    env
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 #[test]
 fn run_separates_stdout_and_stderr() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     for runtime in RUNTIMES {
         let output = env.berth(&[
             "run",
@@ -38,7 +28,7 @@ fn run_separates_stdout_and_stderr() {
 
 #[test]
 fn run_delivers_large_output_in_order() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     for runtime in RUNTIMES {
         let stdout = env.berth_ok(&[
             "run",
@@ -61,14 +51,14 @@ fn run_delivers_large_output_in_order() {
 
 #[test]
 fn run_keeps_output_without_trailing_newline() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     let stdout = env.berth_ok(&["run", "--rm", "busybox", "printf", "no newline"]);
     assert_eq!(stdout, "no newline");
 }
 
 #[test]
 fn run_returns_container_exit_codes() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     for runtime in RUNTIMES {
         for code in [0, 1, 42] {
             let output = env.berth(&[
@@ -93,7 +83,7 @@ fn run_returns_container_exit_codes() {
 
 #[test]
 fn run_missing_command_exits_127() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     for runtime in RUNTIMES {
         let output = env.berth(&[
             "run",
@@ -113,7 +103,7 @@ fn run_missing_command_exits_127() {
 
 #[test]
 fn run_non_executable_command_exits_126() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     for runtime in RUNTIMES {
         let output = env.berth(&["run", "--rm", "--runtime", runtime, "busybox", "/etc"]);
         assert_eq!(
@@ -138,7 +128,7 @@ fn run_unknown_image_exits_125() {
 
 #[test]
 fn run_bad_flag_exits_125() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     let output = env.berth(&["run", "--no-such-flag", "busybox", "true"]);
     assert_eq!(exit_code(&output), 125);
     let output = env.berth(&["run", "--memory", "lots", "busybox", "true"]);
@@ -153,7 +143,7 @@ fn run_bad_flag_exits_125() {
 
 #[test]
 fn run_name_in_use_exits_125() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     env.berth_ok(&["create", "--name", "taken", "busybox", "true"]);
     let output = env.berth(&["run", "--name", "taken", "busybox", "true"]);
     assert_eq!(exit_code(&output), 125);
@@ -163,7 +153,7 @@ fn run_name_in_use_exits_125() {
 
 #[test]
 fn run_invalid_name_exits_125() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     for name in ["-bad", "a/b", "white space"] {
         let flag = format!("--name={name}");
         let output = env.berth(&["run", &flag, "busybox", "true"]);
@@ -178,7 +168,7 @@ fn run_invalid_name_exits_125() {
 
 #[test]
 fn run_unknown_flag_is_not_an_image() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     let output = env.berth(&["run", "--bogus", "busybox", "true"]);
     assert_eq!(exit_code(&output), 125);
     assert!(
@@ -190,7 +180,7 @@ fn run_unknown_flag_is_not_an_image() {
 
 #[test]
 fn run_read_only_keeps_tmp_writable() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     let stdout = env.berth_ok(&[
         "run",
         "--rm",
@@ -215,7 +205,7 @@ fn run_read_only_keeps_tmp_writable() {
 
 #[test]
 fn run_pids_limit_defaults_and_unlimited() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     let read = |args: &[&str]| {
         let mut full = vec!["run", "--rm"];
         full.extend_from_slice(args);
@@ -228,7 +218,7 @@ fn run_pids_limit_defaults_and_unlimited() {
 
 #[test]
 fn run_rm_leaves_nothing() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     for runtime in RUNTIMES {
         env.berth_ok(&["run", "--rm", "--runtime", runtime, "busybox", "true"]);
     }
@@ -240,7 +230,7 @@ fn run_rm_leaves_nothing() {
 
 #[test]
 fn run_tty_gives_a_terminal() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     for runtime in RUNTIMES {
         let stdout = env.berth_ok(&[
             "run",
@@ -261,7 +251,7 @@ fn run_tty_gives_a_terminal() {
 
 #[test]
 fn run_interactive_forwards_stdin_until_eof() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     let input: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
     let output = env.berth_stdin(&["run", "--rm", "-i", "busybox", "cat"], &input);
     assert_eq!(exit_code(&output), 0, "{}", text(&output.stderr));
@@ -274,7 +264,7 @@ fn run_interactive_forwards_stdin_until_eof() {
 
 #[test]
 fn run_without_interactive_gives_no_stdin() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     let output = env.berth_stdin(&["run", "--rm", "busybox", "cat"], b"ignored");
     assert_eq!(exit_code(&output), 0);
     assert_eq!(text(&output.stdout), "");
@@ -282,7 +272,7 @@ fn run_without_interactive_gives_no_stdin() {
 
 #[test]
 fn run_applies_env_workdir_user_hostname() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     let env_file = env.dir().join("vars");
     std::fs::write(&env_file, "# comment\nFROM_FILE=yes\nB=file\n").unwrap();
     let stdout = env.berth_ok(&[
@@ -313,7 +303,7 @@ fn run_applies_env_workdir_user_hostname() {
 
 #[test]
 fn run_entrypoint_replaces_command() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     let stdout = env.berth_ok(&["run", "--rm", "--entrypoint", "echo", "busybox", "a", "b"]);
     assert_eq!(stdout, "a b\n");
     let stdout = env.berth_ok(&[
@@ -329,7 +319,7 @@ fn run_entrypoint_replaces_command() {
 
 #[test]
 fn run_unknown_user_exits_126() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     let output = env.berth(&["run", "--rm", "-u", "nobody-here", "busybox", "true"]);
     assert_eq!(exit_code(&output), 126);
     let stderr = text(&output.stderr);
@@ -342,7 +332,7 @@ fn run_unknown_user_exits_126() {
 
 #[test]
 fn run_bind_mounts_and_read_only() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     let data = env.dir().join("data");
     std::fs::create_dir(&data).unwrap();
     std::fs::write(data.join("in.txt"), "from host\n").unwrap();
@@ -385,7 +375,7 @@ fn run_bind_mounts_and_read_only() {
 
 #[test]
 fn run_missing_volume_source_exits_125() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     let output = env.berth(&["run", "--rm", "-v", "/no/such/dir:/data", "busybox", "true"]);
     assert_eq!(exit_code(&output), 125);
     assert!(
@@ -398,7 +388,7 @@ fn run_missing_volume_source_exits_125() {
 
 #[test]
 fn run_capabilities_follow_flags() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     let capeff = |args: &[&str]| {
         let mut full = vec!["run", "--rm"];
         full.extend_from_slice(args);
@@ -420,7 +410,7 @@ fn run_capabilities_follow_flags() {
 
 #[test]
 fn run_limits_are_applied() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     let stdout = env.berth_ok(&[
         "run",
         "--rm",
@@ -449,7 +439,7 @@ fn run_limits_are_applied() {
 
 #[test]
 fn run_default_nofile_fits_host_hard_limit() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     let hard = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
         .unwrap()
         .1;
@@ -459,7 +449,7 @@ fn run_default_nofile_fits_host_hard_limit() {
 
 #[test]
 fn run_detached_prints_id_and_keeps_logs() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     let id = env.berth_ok(&["run", "-d", "busybox", "sh", "-c", "echo one; echo two >&2"]);
     let id = id.trim();
     assert_eq!(id.len(), 64);
@@ -471,7 +461,7 @@ fn run_detached_prints_id_and_keeps_logs() {
 
 #[test]
 fn run_init_reaps_as_pid_one() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     let stdout = env.berth_ok(&[
         "run",
         "--rm",
@@ -486,7 +476,7 @@ fn run_init_reaps_as_pid_one() {
 
 #[test]
 fn run_security_options_apply() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     let status = |args: &[&str]| {
         let mut full = vec!["run", "--rm"];
         full.extend_from_slice(args);
@@ -521,7 +511,7 @@ fn run_security_options_apply() {
 
 #[test]
 fn run_cpus_sets_cfs_quota() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     let stdout = env.berth_ok(&[
         "run",
         "--rm",
@@ -538,7 +528,7 @@ fn run_cpus_sets_cfs_quota() {
 
 #[test]
 fn run_runtime_by_path() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     let stdout = env.berth_ok(&[
         "run",
         "--rm",

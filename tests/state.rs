@@ -8,19 +8,9 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{exit_code, TestEnv};
+use common::{exit_code, text, TestEnv};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-
-fn env_with_busybox() -> TestEnv {
-    let env = TestEnv::new();
-    env.import_busybox("busybox");
-    env
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn status(env: &TestEnv, name: &str) -> String {
     env.berth_ok(&[
@@ -74,7 +64,7 @@ fn run_counter(env: &TestEnv, name: &str, extra: &[&str]) -> std::path::PathBuf 
 
 #[test]
 fn stop_exit_codes_follow_signals() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     // With --init, catatonit forwards SIGTERM to sleep, which dies of it.
     env.berth_ok(&[
         "run", "-d", "--init", "--name", "term", "busybox", "sleep", "1000",
@@ -89,7 +79,7 @@ fn stop_exit_codes_follow_signals() {
 
 #[test]
 fn stop_returns_soon_after_exit() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     env.berth_ok(&[
         "run",
         "-d",
@@ -115,7 +105,7 @@ fn stop_returns_soon_after_exit() {
 
 #[test]
 fn kill_by_name_number_and_rtmin() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     let script = "trap 'exit 10' USR1; trap 'exit 12' USR2; trap 'exit 37' 37; while true; do sleep 0.05; done";
     for (signal, code) in [("SIGUSR1", 10), ("12", 12), ("RTMIN+3", 37)] {
         let name = format!("k{code}");
@@ -135,7 +125,7 @@ fn kill_by_name_number_and_rtmin() {
 
 #[test]
 fn kill_unknown_signal_sends_nothing() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     env.berth_ok(&["run", "-d", "--name", "alive", "busybox", "sleep", "1000"]);
     let output = env.berth(&["kill", "-s", "SIGNOPE", "alive"]);
     assert_eq!(exit_code(&output), 125);
@@ -153,7 +143,7 @@ fn kill_unknown_signal_sends_nothing() {
 
 #[test]
 fn pause_freezes_and_unpause_resumes() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     for runtime in ["crun", "runc"] {
         let name = format!("counter-{runtime}");
         let dir = run_counter(&env, &name, &["--runtime", runtime]);
@@ -192,7 +182,7 @@ fn pause_freezes_and_unpause_resumes() {
 
 #[test]
 fn restart_policy_on_failure_counts_retries() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     env.berth_ok(&[
         "run",
         "-d",
@@ -230,7 +220,7 @@ fn restart_policy_on_failure_counts_retries() {
 
 #[test]
 fn restart_policy_always_spares_user_stop() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     env.berth_ok(&[
         "run",
         "-d",
@@ -264,7 +254,7 @@ fn restart_policy_always_spares_user_stop() {
 
 #[test]
 fn restart_command_restarts_running_container() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     env.berth_ok(&["run", "-d", "--name", "r", "busybox", "sleep", "1000"]);
     let pid = inspect_number(&env, "r", ".State.Pid");
     assert_eq!(env.berth_ok(&["restart", "-t", "0", "r"]), "r\n");
@@ -274,7 +264,7 @@ fn restart_command_restarts_running_container() {
 
 #[test]
 fn wait_conditions_and_several_containers() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     env.berth_ok(&["create", "--name", "later", "busybox", "sh", "-c", "exit 4"]);
     assert_eq!(
         exit_code(&env.berth(&["run", "--name", "early", "busybox", "sh", "-c", "exit 9"])),
@@ -296,7 +286,7 @@ fn wait_conditions_and_several_containers() {
 
 #[test]
 fn events_record_the_lifecycle() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     assert_eq!(
         exit_code(&env.berth(&["run", "--name", "ev", "busybox", "sh", "-c", "exit 6"])),
         6
@@ -341,7 +331,7 @@ fn events_record_the_lifecycle() {
 
 #[test]
 fn killed_conmon_is_seen_as_exited() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     env.berth_ok(&["run", "-d", "--name", "orphan", "busybox", "sleep", "1000"]);
     let monitor = inspect_number(&env, "orphan", ".State.ConmonPid");
     let pid = inspect_number(&env, "orphan", ".State.Pid");
@@ -368,7 +358,7 @@ fn killed_conmon_is_seen_as_exited() {
 
 #[test]
 fn reboot_refresh_makes_containers_startable() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     env.berth_ok(&[
         "run", "-d", "--name", "survivor", "busybox", "sleep", "1000",
     ]);
@@ -404,7 +394,7 @@ fn reboot_refresh_makes_containers_startable() {
 
 #[test]
 fn parallel_commands_keep_state_consistent() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     let names: Vec<String> = (0..10).map(|i| format!("p{i}")).collect();
     for name in &names {
         env.berth_ok(&["run", "-d", "--name", name, "busybox", "sleep", "1000"]);
@@ -482,7 +472,7 @@ fn kill_berth_at(env: &TestEnv, point: &str, args: &[&str]) {
 
 #[test]
 fn sigkill_of_berth_mid_operation_is_recoverable() {
-    let env = env_with_busybox();
+    let env = TestEnv::with_busybox();
     kill_berth_at(
         &env,
         "create-after-insert",

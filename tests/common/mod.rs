@@ -100,6 +100,13 @@ impl TestEnv {
         String::from_utf8(output.stdout).expect("berth stdout is UTF-8")
     }
 
+    /// A new environment with the busybox image imported as `busybox`.
+    pub fn with_busybox() -> Self {
+        let env = Self::new();
+        env.import_busybox("busybox");
+        env
+    }
+
     /// Imports the busybox root filesystem as image `name`.
     pub fn import_busybox(&self, name: &str) {
         let tarball = busybox_tarball().to_str().expect("tarball path is UTF-8");
@@ -197,6 +204,11 @@ impl Drop for TestEnv {
         }
         // The temporary directory itself is removed when `self.dir` drops.
     }
+}
+
+/// Decodes command output for messages and comparisons.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Returns the process's exit code, or 128 + the signal number if a signal
