@@ -134,6 +134,14 @@ pub enum ContainerCommand {
     /// unpause, restart, remove.
     Events(EventsArgs),
 
+    /// Show the processes of a running container. Descriptors choose the
+    /// columns: user, group, pid, ppid, pcpu, etime, tty, time, comm, args,
+    /// rss (default: user pid ppid pcpu etime tty time args).
+    Top {
+        container: String,
+        descriptors: Vec<String>,
+    },
+
     /// Rename a container.
     Rename { container: String, new_name: String },
 

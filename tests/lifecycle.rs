@@ -443,3 +443,42 @@ fn parallel_runs_do_not_collide() {
     });
     assert_eq!(env.container_ids(), Vec::<String>::new());
 }
+
+#[test]
+fn top_lists_processes_with_container_pids() {
+    let env = TestEnv::with_busybox();
+    env.berth_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        "-u",
+        "berthuser",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1000 & exec sleep 999",
+    ]);
+    // Wait (bounded) until the background sleep has started.
+    let started = std::time::Instant::now();
+    let listing = loop {
+        let listing = env.berth_ok(&["top", "busy", "user,pid,ppid,args"]);
+        if listing.lines().count() == 3 || started.elapsed() > std::time::Duration::from_secs(10) {
+            break listing;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let rows: Vec<Vec<&str>> = listing
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows[0], ["USER", "PID", "PPID", "COMMAND"]);
+    assert_eq!(rows[1], ["berthuser", "1", "0", "sleep", "999"]);
+    assert_eq!(rows[2], ["berthuser", "2", "1", "sleep", "1000"]);
+
+    let output = env.berth(&["top", "busy", "bogus"]);
+    assert_eq!(exit_code(&output), 125);
+    env.berth_ok(&["stop", "-t", "0", "busy"]);
+    let output = env.berth(&["top", "busy"]);
+    assert_eq!(exit_code(&output), 125);
+}

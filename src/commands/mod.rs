@@ -5,6 +5,7 @@ mod exec;
 mod images;
 mod run;
 mod system;
+mod top;
 
 use std::fmt;
 
@@ -108,6 +109,10 @@ fn container_command(global: &GlobalOptions, command: ContainerCommand) -> CliRe
         ContainerCommand::Stop(args) => containers::stop(&engine, &args),
         ContainerCommand::Kill(args) => containers::kill(&engine, &args),
         ContainerCommand::Rm(args) => containers::remove(&engine, &args),
+        ContainerCommand::Top {
+            container,
+            descriptors,
+        } => top::top(&engine, &container, &descriptors),
         ContainerCommand::Pause(args) => containers::pause(&engine, &args, true),
         ContainerCommand::Unpause(args) => containers::pause(&engine, &args, false),
         ContainerCommand::Restart(args) => containers::restart(&engine, &args),

@@ -15,6 +15,7 @@ mod restart;
 mod start;
 mod stop;
 mod sync;
+mod top;
 mod wait;
 
 use std::collections::BTreeMap;
@@ -28,6 +29,7 @@ pub use inspect::ContainerInspect;
 pub use list::{human_duration, ContainerSummary, ListOptions};
 pub use logs::{LogLine, LogOptions};
 pub use remove::RemoveOptions;
+pub use top::{ContainerProcess, DEFAULT_DESCRIPTORS};
 pub use wait::WaitCondition;
 
 pub(crate) use create::{apply_user_env, new_id, EnvList};
