@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
+mod image_args;
+pub use image_args::{LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryArgs};
+
 /// berth: run OCI containers without a daemon, with Podman's commands.
 #[derive(Debug, Parser)]
 #[command(name = "berth", version, about, long_about = None, disable_help_subcommand = true)]
@@ -67,6 +70,18 @@ pub enum Command {
 
     /// List images.
     Images(ImagesArgs),
+
+    /// Pull an image from a registry.
+    Pull(PullArgs),
+
+    /// Push an image to a registry.
+    Push(PushArgs),
+
+    /// Log in to a registry and store the credentials.
+    Login(LoginArgs),
+
+    /// Remove the stored credentials of a registry.
+    Logout(LogoutArgs),
 
     /// Remove images.
     Rmi(RmiArgs),
@@ -150,8 +165,15 @@ pub enum ImageCommand {
     Inspect(ImageInspectArgs),
     /// Import a rootfs tarball as a one-layer image.
     Import(ImportArgs),
+    /// Pull an image from a registry.
+    Pull(PullArgs),
+    /// Push an image to a registry.
+    Push(PushArgs),
     /// Remove images.
     Rm(RmiArgs),
+    /// Remove unnamed images that no container uses (-a: all unused
+    /// images) and the blobs and layers no image uses.
+    Prune(PruneArgs),
     /// Add names to an image.
     Tag(TagArgs),
 }
@@ -458,6 +480,16 @@ pub struct RmiArgs {
     #[arg(short = 'a', long)]
     pub all: bool,
     pub images: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove every image no container uses, not only unnamed ones.
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Do not ask for confirmation.
+    #[arg(short = 'f', long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::containers::print_inspect;
 use super::{CliError, CliResult};
-use crate::cli::{ImagesArgs, ImportArgs, RmiArgs, TagArgs};
+use crate::cli::{ImagesArgs, ImportArgs, PruneArgs, RmiArgs, TagArgs};
 use crate::format;
 
 pub fn import(engine: &Engine, args: &ImportArgs) -> CliResult {
@@ -200,6 +200,26 @@ pub fn remove(engine: &Engine, args: &RmiArgs) -> CliResult {
         Some(error) => Ok(error.exit_code()),
         None => Ok(0),
     }
+}
+
+pub fn prune(engine: &Engine, args: &PruneArgs) -> CliResult {
+    if !args.force && std::io::stdin().is_terminal() {
+        let what = if args.all {
+            "all images without at least one container associated with them"
+        } else {
+            "all dangling images"
+        };
+        eprint!("WARNING! This command removes {what}.\nAre you sure you want to continue? [y/N] ");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Ok(0);
+        }
+    }
+    for id in engine.prune_images(args.all)? {
+        println!("{id}");
+    }
+    Ok(0)
 }
 
 pub fn tag(engine: &Engine, args: &TagArgs) -> CliResult {

@@ -1,6 +1,7 @@
 //! One function per command; each returns the process exit code.
 mod containers;
 mod images;
+mod registry;
 mod run;
 mod system;
 
@@ -76,6 +77,10 @@ pub fn dispatch(cli: Cli) -> CliResult {
         Command::Image(command) => image_command(&global, command),
         Command::Import(args) => images::import(&open(&global)?, &args),
         Command::Images(args) => images::list(&open(&global)?, &args),
+        Command::Pull(args) => registry::pull(&open(&global)?, &args),
+        Command::Push(args) => registry::push(&open(&global)?, &args),
+        Command::Login(args) => registry::login(&args),
+        Command::Logout(args) => registry::logout(&args),
         Command::Rmi(args) => images::remove(&open(&global)?, &args),
         Command::Tag(args) => images::tag(&open(&global)?, &args),
         Command::Info(args) => system::info(&open(&global)?, &args),
@@ -116,7 +121,10 @@ fn image_command(global: &GlobalOptions, command: ImageCommand) -> CliResult {
             images::inspect(&engine, &args.images, args.format.as_deref())
         }
         ImageCommand::Import(args) => images::import(&engine, &args),
+        ImageCommand::Pull(args) => registry::pull(&engine, &args),
+        ImageCommand::Push(args) => registry::push(&engine, &args),
         ImageCommand::Rm(args) => images::remove(&engine, &args),
+        ImageCommand::Prune(args) => images::prune(&engine, &args),
         ImageCommand::Tag(args) => images::tag(&engine, &args),
     }
 }

@@ -34,12 +34,17 @@ use std::path::{Path, PathBuf};
 
 pub use berth_oci::attach::{AttachIo, AttachSocket};
 pub use berth_oci::logs::Stream as LogStream;
+pub use berth_storage::registry::{
+    default_auth_file, search_registries, Credentials, NoProgress, PullOptions, RegistryOptions,
+    TransferProgress,
+};
+pub use berth_storage::PlatformChoice;
 pub use container::{
     Container, ContainerConfig, ContainerInspect, ContainerState, ContainerStatus,
     ContainerSummary, CreateOptions, ListOptions, LogLine, LogOptions, MountRequest, RemoveOptions,
 };
 pub use error::{EngineError, Result};
-pub use image::{ImageInspect, ImageSummary, RemovedImage};
+pub use image::{login, logout, ImageInspect, ImageSummary, RemovedImage};
 pub use info::Info;
 
 use berth_oci::Monitor;

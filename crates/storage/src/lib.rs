@@ -15,11 +15,15 @@ mod copy;
 mod db;
 mod digest;
 mod error;
+mod gc;
 mod import;
+mod ingest;
 mod lookup;
+mod manifest;
 mod metadata;
 mod mount;
 mod reference;
+pub mod registry;
 mod store;
 #[cfg(test)]
 mod test_support;
@@ -27,4 +31,5 @@ mod unpack;
 mod xattr;
 
 pub use error::{Result, StorageError};
+pub use manifest::PlatformChoice;
 pub use store::{Driver, Image, Store};
