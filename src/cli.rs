@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 mod image_args;
-pub use image_args::{LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryArgs};
+pub use image_args::{LoadArgs, LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryArgs, SaveArgs};
 
 /// berth: run OCI containers without a daemon, with Podman's commands.
 #[derive(Debug, Parser)]
@@ -85,6 +85,12 @@ pub enum Command {
 
     /// Remove images.
     Rmi(RmiArgs),
+
+    /// Save images to an archive (docker-archive or oci-archive).
+    Save(SaveArgs),
+
+    /// Load images from an archive written by save, podman, docker or skopeo.
+    Load(LoadArgs),
 
     /// Add names to an image.
     Tag(TagArgs),
@@ -171,6 +177,10 @@ pub enum ImageCommand {
     Push(PushArgs),
     /// Remove images.
     Rm(RmiArgs),
+    /// Save images to an archive.
+    Save(SaveArgs),
+    /// Load images from an archive.
+    Load(LoadArgs),
     /// Remove unnamed images that no container uses (-a: all unused
     /// images) and the blobs and layers no image uses.
     Prune(PruneArgs),

@@ -111,3 +111,34 @@ pub struct LogoutArgs {
     /// The registry: HOST[:PORT].
     pub server: String,
 }
+
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    /// Write the archive to this file (default: standard output, unless
+    /// it is a terminal).
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Archive format: oci-archive or docker-archive.
+    #[arg(long, default_value = "docker-archive")]
+    pub format: String,
+
+    /// Show no progress (save prints none yet; accepted as Podman does).
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Images to save, by name or id.
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Read the archive from this file (default: standard input).
+    #[arg(short = 'i', long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+
+    /// Show no progress (load prints none yet; accepted as Podman does).
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}

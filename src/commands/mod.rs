@@ -1,4 +1,5 @@
 //! One function per command; each returns the process exit code.
+mod archive;
 mod containers;
 mod images;
 mod registry;
@@ -82,6 +83,8 @@ pub fn dispatch(cli: Cli) -> CliResult {
         Command::Login(args) => registry::login(&args),
         Command::Logout(args) => registry::logout(&args),
         Command::Rmi(args) => images::remove(&open(&global)?, &args),
+        Command::Save(args) => archive::save(&open(&global)?, &args),
+        Command::Load(args) => archive::load(&open(&global)?, &args),
         Command::Tag(args) => images::tag(&open(&global)?, &args),
         Command::Info(args) => system::info(&open(&global)?, &args),
         Command::Version(args) => system::version(&args),
@@ -124,6 +127,8 @@ fn image_command(global: &GlobalOptions, command: ImageCommand) -> CliResult {
         ImageCommand::Pull(args) => registry::pull(&engine, &args),
         ImageCommand::Push(args) => registry::push(&engine, &args),
         ImageCommand::Rm(args) => images::remove(&engine, &args),
+        ImageCommand::Save(args) => archive::save(&engine, &args),
+        ImageCommand::Load(args) => archive::load(&engine, &args),
         ImageCommand::Prune(args) => images::prune(&engine, &args),
         ImageCommand::Tag(args) => images::tag(&engine, &args),
     }

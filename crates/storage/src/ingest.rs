@@ -186,6 +186,27 @@ pub(crate) fn record_image(
     Ok(image)
 }
 
+/// Opens a layer file (plain, gzip or zstd tar) for reading its
+/// uncompressed content. The compression is detected from the content.
+pub(crate) fn open_decompressed(path: &Path) -> Result<Box<dyn Read>> {
+    let file = File::open(path).map_err(io_err("open", path))?;
+    let mut input = BufReader::with_capacity(64 * 1024, file);
+    let magic = input.fill_buf().map_err(io_err("read", path))?;
+    let not_a_tarball = |reason: String| StorageError::NotATarball {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let compression = detect_compression(magic).map_err(|r| not_a_tarball(r.to_string()))?;
+    Ok(match compression {
+        Compression::None => Box::new(input),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
+        Compression::Zstd => Box::new(
+            zstd::stream::read::Decoder::with_buffer(input)
+                .map_err(|e| not_a_tarball(format!("zstd: {e}")))?,
+        ),
+    })
+}
+
 /// Decompresses the layer blob at `blob`, checks that its content has
 /// `diff_id`, and, when `dest` is given, unpacks it there: into a
 /// temporary directory first, renamed to `dest` only after the check.
@@ -197,23 +218,11 @@ fn unpack_verified(
     diff_id: &str,
     dest: Option<&Path>,
 ) -> Result<u64> {
-    let file = File::open(blob).map_err(io_err("open", blob))?;
-    let mut input = BufReader::with_capacity(64 * 1024, file);
-    let magic = input.fill_buf().map_err(io_err("read", blob))?;
     let not_a_tarball = |reason: String| StorageError::NotATarball {
         path: blob.to_path_buf(),
         reason,
     };
-    let compression = detect_compression(magic).map_err(|r| not_a_tarball(r.to_string()))?;
-    let decompressed: Box<dyn Read> = match compression {
-        Compression::None => Box::new(input),
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
-        Compression::Zstd => Box::new(
-            zstd::stream::read::Decoder::with_buffer(input)
-                .map_err(|e| not_a_tarball(format!("zstd: {e}")))?,
-        ),
-    };
-    let mut tee = TeeHasher::new(decompressed, io::sink());
+    let mut tee = TeeHasher::new(open_decompressed(blob)?, io::sink());
 
     let temp = match dest {
         Some(_) => {

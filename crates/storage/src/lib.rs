@@ -11,6 +11,7 @@
 //!   file, through this crate's own connection.
 #![deny(unsafe_code)]
 
+mod archive;
 mod copy;
 mod db;
 mod digest;
@@ -30,6 +31,7 @@ mod test_support;
 mod unpack;
 mod xattr;
 
+pub use archive::ArchiveFormat;
 pub use error::{Result, StorageError};
 pub use manifest::PlatformChoice;
 pub use store::{Driver, Image, Store};

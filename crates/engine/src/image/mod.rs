@@ -1,5 +1,6 @@
 //! Image commands: the store's operations plus the checks that need
 //! container state (an image in use is not removed).
+mod archive;
 mod registry;
 
 use std::path::Path;
@@ -8,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::container::RemoveOptions;
+pub use archive::LoadedImage;
 pub use registry::{login, logout};
 
 use crate::{Engine, EngineError, Result};
