@@ -4,8 +4,9 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::registry::skopeo_copy;
+use common::registry::{skopeo_copy, tar_layer, Compression, ImageSpec, OciLayout};
 use common::{exit_code, TestEnv};
+use serde_json::json;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -241,4 +242,65 @@ fn load_rejects_tampered_layer() {
         "{stderr}"
     );
     assert_eq!(other.berth_ok(&["images", "-q"]), "");
+}
+
+#[test]
+fn image_config_reaches_container() {
+    let env = TestEnv::new();
+    let image = ImageSpec {
+        layers: vec![
+            std::fs::read(common::busybox_tarball()).unwrap(),
+            tar_layer(&[("srv/app/hello", b"hi\n")]),
+        ],
+        compression: Compression::Gzip,
+        architecture: "amd64",
+        config: json!({
+            "User": "1000",
+            "Env": ["PATH=/bin", "GREETING=hello"],
+            "Entrypoint": ["sh", "-c"],
+            "Cmd": ["echo $GREETING from $(pwd) as $(id -u)"],
+            "WorkingDir": "/srv/app",
+            "Labels": {"org.example.team": "storage", "org.example.tier": "image"},
+            "ExposedPorts": {"8080/tcp": {}},
+            "Volumes": {"/data": {}},
+            "StopSignal": "SIGINT",
+        }),
+    };
+    let layout = OciLayout::write(
+        &env.dir().join("layout"),
+        &[image],
+        "localhost/configured:1",
+        false,
+    );
+    let archive = env.dir().join("configured.tar");
+    let mut builder = tar::Builder::new(std::fs::File::create(&archive).unwrap());
+    builder.append_dir_all(".", &layout.dir).unwrap();
+    builder.into_inner().unwrap();
+    env.berth_ok(&["load", "-i", archive.to_str().unwrap()]);
+
+    assert_eq!(
+        env.berth_ok(&["run", "--rm", "configured:1"]),
+        "hello from /srv/app as 1000\n"
+    );
+    env.berth_ok(&[
+        "create",
+        "--name",
+        "cfg",
+        "-l",
+        "org.example.tier=container",
+        "configured:1",
+    ]);
+    let inspect = |template: &str| env.berth_ok(&["inspect", "--format", template, "cfg"]);
+    assert_eq!(
+        inspect("{{index .Config.Labels \"org.example.team\"}}"),
+        "storage\n"
+    );
+    assert_eq!(
+        inspect("{{index .Config.Labels \"org.example.tier\"}}"),
+        "container\n"
+    );
+    assert_eq!(inspect("{{.Config.StopSignal}}"), "2\n");
+    let json: serde_json::Value = serde_json::from_str(&env.berth_ok(&["inspect", "cfg"])).unwrap();
+    assert_eq!(json[0]["Config"]["ExposedPorts"], json!({"8080/tcp": {}}));
+    assert_eq!(json[0]["Config"]["Volumes"], json!({"/data": {}}));
 }

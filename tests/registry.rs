@@ -108,8 +108,16 @@ fn pull_zstd_layers_with_whiteout() {
     let image = ImageSpec {
         layers: vec![
             busybox_layer(),
-            tar_layer(&[("etc/doomed", b"bye\n"), ("etc/kept", b"stay\n")]),
-            tar_layer(&[("etc/.wh.doomed", b"")]),
+            tar_layer(&[
+                ("etc/doomed", b"bye\n"),
+                ("etc/kept", b"stay\n"),
+                ("opaque/old", b"old\n"),
+            ]),
+            tar_layer(&[
+                ("etc/.wh.doomed", b""),
+                ("opaque/.wh..wh..opq", b""),
+                ("opaque/new", b"new\n"),
+            ]),
         ],
         compression: Compression::Zstd,
         architecture: "amd64",
@@ -127,6 +135,11 @@ fn pull_zstd_layers_with_whiteout() {
     );
     let output = env.berth(&["run", "--rm", &name, "test", "-e", "/etc/doomed"]);
     assert_eq!(exit_code(&output), 1, "the whiteout hides /etc/doomed");
+    assert_eq!(
+        env.berth_ok(&["run", "--rm", &name, "ls", "/opaque"]),
+        "new\n",
+        "the opaque directory hides the lower layer's entries"
+    );
     let labels = env.berth_ok(&["image", "inspect", "--format", "{{.Labels}}", &name]);
     assert!(labels.contains("org.example.kind"), "{labels}");
 }
