@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 mod image_args;
-pub use image_args::{LoadArgs, LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryArgs, SaveArgs};
+pub use image_args::{
+    CommitArgs, ExportArgs, HistoryArgs, LoadArgs, LoginArgs, LogoutArgs, PullArgs, PushArgs,
+    RegistryArgs, SaveArgs,
+};
 
 /// berth: run OCI containers without a daemon, with Podman's commands.
 #[derive(Debug, Parser)]
@@ -91,6 +94,18 @@ pub enum Command {
 
     /// Load images from an archive written by save, podman, docker or skopeo.
     Load(LoadArgs),
+
+    /// Make an image of a container's changes.
+    Commit(CommitArgs),
+
+    /// List the files a container added (A), changed (C) or deleted (D).
+    Diff { container: String },
+
+    /// Write a container's root file system as a tarball.
+    Export(ExportArgs),
+
+    /// Show the history of an image.
+    History(HistoryArgs),
 
     /// Add names to an image.
     Tag(TagArgs),
@@ -181,6 +196,8 @@ pub enum ImageCommand {
     Save(SaveArgs),
     /// Load images from an archive.
     Load(LoadArgs),
+    /// Show the history of an image.
+    History(HistoryArgs),
     /// Remove unnamed images that no container uses (-a: all unused
     /// images) and the blobs and layers no image uses.
     Prune(PruneArgs),

@@ -142,3 +142,51 @@ pub struct LoadArgs {
     #[arg(short = 'q', long)]
     pub quiet: bool,
 }
+
+#[derive(Debug, Args)]
+pub struct CommitArgs {
+    /// Apply a Dockerfile instruction to the config: CMD, ENTRYPOINT, ENV,
+    /// LABEL, EXPOSE, USER, WORKDIR, STOPSIGNAL or VOLUME.
+    #[arg(short = 'c', long = "change", value_name = "INSTRUCTION")]
+    pub changes: Vec<String>,
+
+    /// The history comment of the new layer.
+    #[arg(short = 'm', long)]
+    pub message: Option<String>,
+
+    /// The author of the new image.
+    #[arg(short = 'a', long)]
+    pub author: Option<String>,
+
+    /// Print nothing but the image id (commit prints no progress either way).
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    pub container: String,
+
+    /// Name of the new image (default: unnamed).
+    pub image: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Write the tarball to this file (default: standard output, unless it
+    /// is a terminal).
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    pub container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Do not truncate ids and commands.
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+
+    /// Print only the ids.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    pub image: String,
+}

@@ -145,7 +145,7 @@ fn split_name(name: &str) -> (String, String) {
 
 /// Decimal sizes with three significant digits, as Podman (go-units) prints
 /// them: `4.48 MB`, `870 kB`, `12 B`.
-fn human_size(bytes: u64) -> String {
+pub(super) fn human_size(bytes: u64) -> String {
     let units = ["B", "kB", "MB", "GB", "TB", "PB"];
     let mut value = bytes as f64;
     let mut unit = 0;

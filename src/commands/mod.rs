@@ -1,5 +1,6 @@
 //! One function per command; each returns the process exit code.
 mod archive;
+mod changes;
 mod containers;
 mod images;
 mod registry;
@@ -85,6 +86,10 @@ pub fn dispatch(cli: Cli) -> CliResult {
         Command::Rmi(args) => images::remove(&open(&global)?, &args),
         Command::Save(args) => archive::save(&open(&global)?, &args),
         Command::Load(args) => archive::load(&open(&global)?, &args),
+        Command::Commit(args) => changes::commit(&open(&global)?, &args),
+        Command::Diff { container } => changes::diff(&open(&global)?, &container),
+        Command::Export(args) => changes::export(&open(&global)?, &args),
+        Command::History(args) => changes::history(&open(&global)?, &args),
         Command::Tag(args) => images::tag(&open(&global)?, &args),
         Command::Info(args) => system::info(&open(&global)?, &args),
         Command::Version(args) => system::version(&args),
@@ -129,6 +134,7 @@ fn image_command(global: &GlobalOptions, command: ImageCommand) -> CliResult {
         ImageCommand::Rm(args) => images::remove(&engine, &args),
         ImageCommand::Save(args) => archive::save(&engine, &args),
         ImageCommand::Load(args) => archive::load(&engine, &args),
+        ImageCommand::History(args) => changes::history(&engine, &args),
         ImageCommand::Prune(args) => images::prune(&engine, &args),
         ImageCommand::Tag(args) => images::tag(&engine, &args),
     }

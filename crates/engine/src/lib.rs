@@ -38,13 +38,15 @@ pub use berth_storage::registry::{
     default_auth_file, search_registries, Credentials, NoProgress, PullOptions, RegistryOptions,
     TransferProgress,
 };
-pub use berth_storage::{ArchiveFormat, PlatformChoice};
+pub use berth_storage::{ArchiveFormat, Change, ChangeKind, CommitOptions, PlatformChoice};
 pub use container::{
     Container, ContainerConfig, ContainerInspect, ContainerState, ContainerStatus,
     ContainerSummary, CreateOptions, ListOptions, LogLine, LogOptions, MountRequest, RemoveOptions,
 };
 pub use error::{EngineError, Result};
-pub use image::{login, logout, ImageInspect, ImageSummary, LoadedImage, RemovedImage};
+pub use image::{
+    login, logout, HistoryEntry, ImageInspect, ImageSummary, LoadedImage, RemovedImage,
+};
 pub use info::Info;
 
 use berth_oci::Monitor;

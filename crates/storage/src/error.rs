@@ -162,6 +162,12 @@ pub enum StorageError {
     #[error("{path}: invalid archive: {reason}")]
     InvalidArchive { path: PathBuf, reason: String },
 
+    #[error("{operation} needs the overlay storage driver, but this store uses {driver}")]
+    UnsupportedWithDriver {
+        operation: &'static str,
+        driver: &'static str,
+    },
+
     #[error("{op} {path}: {source}")]
     Io {
         op: &'static str,

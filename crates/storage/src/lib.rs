@@ -12,6 +12,8 @@
 #![deny(unsafe_code)]
 
 mod archive;
+mod changes;
+mod commit;
 mod copy;
 mod db;
 mod digest;
@@ -32,6 +34,8 @@ mod unpack;
 mod xattr;
 
 pub use archive::ArchiveFormat;
+pub use changes::{Change, ChangeKind};
+pub use commit::CommitOptions;
 pub use error::{Result, StorageError};
 pub use manifest::PlatformChoice;
 pub use store::{Driver, Image, Store};

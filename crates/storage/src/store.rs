@@ -167,6 +167,15 @@ impl Store {
         gc::collect_garbage(self)
     }
 
+    /// The uncompressed size of each of the image's layers, base first.
+    pub fn layer_sizes(&self, image: &Image) -> Result<Vec<u64>> {
+        let db = self.db();
+        crate::digest::chain_ids(&image.layers)
+            .iter()
+            .map(|chain| Ok(db::layer_size(&db, chain)?.unwrap_or(0)))
+            .collect()
+    }
+
     /// The image's OCI config (Entrypoint, Cmd, Env, WorkingDir, User...).
     pub fn config(&self, image: &Image) -> Result<ImageConfiguration> {
         let path = self.blob_path(&image.id);

@@ -2,6 +2,7 @@
 
 mod attach;
 mod cleanup;
+mod commit;
 mod create;
 mod init;
 mod inspect;

@@ -1,6 +1,7 @@
 //! Image commands: the store's operations plus the checks that need
 //! container state (an image in use is not removed).
 mod archive;
+mod history;
 mod registry;
 
 use std::path::Path;
@@ -10,6 +11,7 @@ use serde::Serialize;
 
 use crate::container::RemoveOptions;
 pub use archive::LoadedImage;
+pub use history::HistoryEntry;
 pub use registry::{login, logout};
 
 use crate::{Engine, EngineError, Result};
