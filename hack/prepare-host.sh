@@ -21,7 +21,7 @@ fi
 packages=(
     conmon crun runc busybox-static catatonit uidmap slirp4netns iptables
     netavark aardvark-dns skopeo umoci fuse-overlayfs
-    golang-github-containers-common zstd tar podman
+    golang-github-containers-common zstd tar podman docker-registry python3
 )
 
 is_installed() {

@@ -4,6 +4,12 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
+mod image_args;
+pub use image_args::{
+    CommitArgs, ExportArgs, HistoryArgs, LoadArgs, LoginArgs, LogoutArgs, PullArgs, PushArgs,
+    RegistryArgs, SaveArgs,
+};
+
 /// berth: run OCI containers without a daemon, with Podman's commands.
 #[derive(Debug, Parser)]
 #[command(name = "berth", version, about, long_about = None, disable_help_subcommand = true)]
@@ -68,8 +74,38 @@ pub enum Command {
     /// List images.
     Images(ImagesArgs),
 
+    /// Pull an image from a registry.
+    Pull(PullArgs),
+
+    /// Push an image to a registry.
+    Push(PushArgs),
+
+    /// Log in to a registry and store the credentials.
+    Login(LoginArgs),
+
+    /// Remove the stored credentials of a registry.
+    Logout(LogoutArgs),
+
     /// Remove images.
     Rmi(RmiArgs),
+
+    /// Save images to an archive (docker-archive or oci-archive).
+    Save(SaveArgs),
+
+    /// Load images from an archive written by save, podman, docker or skopeo.
+    Load(LoadArgs),
+
+    /// Make an image of a container's changes.
+    Commit(CommitArgs),
+
+    /// List the files a container added (A), changed (C) or deleted (D).
+    Diff { container: String },
+
+    /// Write a container's root file system as a tarball.
+    Export(ExportArgs),
+
+    /// Show the history of an image.
+    History(HistoryArgs),
 
     /// Add names to an image.
     Tag(TagArgs),
@@ -183,8 +219,21 @@ pub enum ImageCommand {
     Inspect(ImageInspectArgs),
     /// Import a rootfs tarball as a one-layer image.
     Import(ImportArgs),
+    /// Pull an image from a registry.
+    Pull(PullArgs),
+    /// Push an image to a registry.
+    Push(PushArgs),
     /// Remove images.
     Rm(RmiArgs),
+    /// Save images to an archive.
+    Save(SaveArgs),
+    /// Load images from an archive.
+    Load(LoadArgs),
+    /// Show the history of an image.
+    History(HistoryArgs),
+    /// Remove unnamed images that no container uses (-a: all unused
+    /// images) and the blobs and layers no image uses.
+    Prune(PruneArgs),
     /// Add names to an image.
     Tag(TagArgs),
 }
@@ -606,6 +655,16 @@ pub struct RmiArgs {
     #[arg(short = 'a', long)]
     pub all: bool,
     pub images: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove every image no container uses, not only unnamed ones.
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Do not ask for confirmation.
+    #[arg(short = 'f', long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

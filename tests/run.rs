@@ -122,7 +122,7 @@ fn run_unknown_image_exits_125() {
     assert_eq!(exit_code(&output), 125);
     assert_eq!(
         text(&output.stderr),
-        "Error: image not found: nosuchimage: import it with `berth import` or check `berth images`\n"
+        "Error: image not found: nosuchimage: pull, load or import it, or check `berth images`\n"
     );
 }
 

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::containers::print_inspect;
 use super::{CliError, CliResult};
-use crate::cli::{ImagesArgs, ImportArgs, RmiArgs, TagArgs};
+use crate::cli::{ImagesArgs, ImportArgs, PruneArgs, RmiArgs, TagArgs};
 use crate::format;
 
 pub fn import(engine: &Engine, args: &ImportArgs) -> CliResult {
@@ -145,7 +145,7 @@ fn split_name(name: &str) -> (String, String) {
 
 /// Decimal sizes with three significant digits, as Podman (go-units) prints
 /// them: `4.48 MB`, `870 kB`, `12 B`.
-fn human_size(bytes: u64) -> String {
+pub(super) fn human_size(bytes: u64) -> String {
     let units = ["B", "kB", "MB", "GB", "TB", "PB"];
     let mut value = bytes as f64;
     let mut unit = 0;
@@ -211,6 +211,26 @@ fn rmi_exit_code(error: &EngineError) -> i32 {
 
 fn is_no_such_image(error: &berth_engine::StorageError) -> bool {
     matches!(error, berth_engine::StorageError::NoSuchImage { .. })
+}
+
+pub fn prune(engine: &Engine, args: &PruneArgs) -> CliResult {
+    if !args.force && std::io::stdin().is_terminal() {
+        let what = if args.all {
+            "all images without at least one container associated with them"
+        } else {
+            "all dangling images"
+        };
+        eprint!("WARNING! This command removes {what}.\nAre you sure you want to continue? [y/N] ");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Ok(0);
+        }
+    }
+    for id in engine.prune_images(args.all)? {
+        println!("{id}");
+    }
+    Ok(0)
 }
 
 pub fn tag(engine: &Engine, args: &TagArgs) -> CliResult {

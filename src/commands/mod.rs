@@ -1,8 +1,11 @@
 //! One function per command; each returns the process exit code.
+mod archive;
+mod changes;
 mod containers;
 mod events;
 mod exec;
 mod images;
+mod registry;
 mod run;
 mod system;
 mod top;
@@ -83,7 +86,17 @@ pub fn dispatch(cli: Cli) -> CliResult {
         Command::Image(command) => image_command(&global, command),
         Command::Import(args) => images::import(&open(&global)?, &args),
         Command::Images(args) => images::list(&open(&global)?, &args),
+        Command::Pull(args) => registry::pull(&open(&global)?, &args),
+        Command::Push(args) => registry::push(&open(&global)?, &args),
+        Command::Login(args) => registry::login(&args),
+        Command::Logout(args) => registry::logout(&args),
         Command::Rmi(args) => images::remove(&open(&global)?, &args),
+        Command::Save(args) => archive::save(&open(&global)?, &args),
+        Command::Load(args) => archive::load(&open(&global)?, &args),
+        Command::Commit(args) => changes::commit(&open(&global)?, &args),
+        Command::Diff { container } => changes::diff(&open(&global)?, &container),
+        Command::Export(args) => changes::export(&open(&global)?, &args),
+        Command::History(args) => changes::history(&open(&global)?, &args),
         Command::Tag(args) => images::tag(&open(&global)?, &args),
         Command::Info(args) => system::info(&open(&global)?, &args),
         Command::Version(args) => system::version(&args),
@@ -137,7 +150,13 @@ fn image_command(global: &GlobalOptions, command: ImageCommand) -> CliResult {
             images::inspect(&engine, &args.images, args.format.as_deref())
         }
         ImageCommand::Import(args) => images::import(&engine, &args),
+        ImageCommand::Pull(args) => registry::pull(&engine, &args),
+        ImageCommand::Push(args) => registry::push(&engine, &args),
         ImageCommand::Rm(args) => images::remove(&engine, &args),
+        ImageCommand::Save(args) => archive::save(&engine, &args),
+        ImageCommand::Load(args) => archive::load(&engine, &args),
+        ImageCommand::History(args) => changes::history(&engine, &args),
+        ImageCommand::Prune(args) => images::prune(&engine, &args),
         ImageCommand::Tag(args) => images::tag(&engine, &args),
     }
 }

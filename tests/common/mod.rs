@@ -9,6 +9,8 @@
 // Every test binary compiles this module but uses a different part of it.
 #![allow(dead_code)]
 
+pub mod registry;
+
 use std::io::{Read, Write};
 use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::process::ExitStatusExt;
@@ -122,7 +124,20 @@ impl TestEnv {
             .collect()
     }
 
+    /// Like [`TestEnv::berth`], with extra environment variables.
+    pub fn berth_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut command = self.command(args);
+        command.envs(env.iter().copied());
+        run_with_timeout(command, None, &format!("berth {}", args.join(" ")))
+            .unwrap_or_else(|timeout| panic!("{timeout}"))
+    }
+
     fn run_berth(&self, args: &[&str], input: Option<&[u8]>) -> Result<Output, String> {
+        let command = self.command(args);
+        run_with_timeout(command, input, &format!("berth {}", args.join(" ")))
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
         command
             .arg("--root")
@@ -130,7 +145,7 @@ impl TestEnv {
             .arg("--runroot")
             .arg(&self.runroot)
             .args(args);
-        run_with_timeout(command, input, &format!("berth {}", args.join(" ")))
+        command
     }
 
     /// Removes the environment's containers and lists whatever of the
@@ -238,7 +253,7 @@ fn tests_dir() -> &'static Path {
 /// Every test process writes its own copy, then renames it over the shared
 /// path: the rename is atomic, and the script's output is byte-identical
 /// across runs, so a concurrent reader always sees a complete tarball.
-fn busybox_tarball() -> &'static Path {
+pub fn busybox_tarball() -> &'static Path {
     static TARBALL: OnceLock<PathBuf> = OnceLock::new();
     TARBALL.get_or_init(|| {
         let shared = tests_dir().join("busybox-rootfs.tar");

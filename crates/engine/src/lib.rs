@@ -37,7 +37,12 @@ use std::path::{Path, PathBuf};
 
 pub use berth_oci::attach::{AttachIo, AttachSocket};
 pub use berth_oci::logs::Stream as LogStream;
+pub use berth_storage::registry::{
+    default_auth_file, search_registries, Credentials, NoProgress, PullOptions, RegistryOptions,
+    TransferProgress,
+};
 pub use berth_storage::StorageError;
+pub use berth_storage::{ArchiveFormat, Change, ChangeKind, CommitOptions, PlatformChoice};
 pub use container::{
     Container, ContainerConfig, ContainerInspect, ContainerState, ContainerStatus,
     ContainerSummary, CreateOptions, ListOptions, LogLine, LogOptions, MountRequest, RemoveOptions,
@@ -45,7 +50,9 @@ pub use container::{
 };
 pub use error::{EngineError, Result};
 pub use exec::{ExecInspect, ExecOptions, ExecProcessConfig};
-pub use image::{ImageInspect, ImageSummary, RemovedImage};
+pub use image::{
+    login, logout, HistoryEntry, ImageInspect, ImageSummary, LoadedImage, RemovedImage,
+};
 pub use info::Info;
 
 use berth_oci::Monitor;

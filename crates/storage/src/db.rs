@@ -196,16 +196,6 @@ pub(crate) fn delete_image(conn: &mut Connection, image_id: &str) -> Result<Vec<
     Ok(unused)
 }
 
-/// Whether any layer record still has this diff id, i.e. its blob is in use.
-pub(crate) fn diff_id_in_use(conn: &Connection, diff_id: &str) -> Result<bool> {
-    let count: i64 = conn.query_row(
-        "SELECT count(*) FROM layer_records WHERE diff_id = ?1",
-        [diff_id],
-        |row| row.get(0),
-    )?;
-    Ok(count > 0)
-}
-
 /// Every image record, newest first.
 pub(crate) fn load_images(conn: &Connection) -> Result<Vec<Image>> {
     let mut stmt = conn
@@ -249,4 +239,23 @@ pub(crate) fn load_images(conn: &Connection) -> Result<Vec<Image>> {
 
 fn format_time(time: &DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+/// The uncompressed size of a recorded layer, or `None` if it has no record.
+pub(crate) fn layer_size(conn: &Connection, chain_id: &str) -> Result<Option<u64>> {
+    let size: Option<i64> = conn
+        .query_row(
+            "SELECT size FROM layer_records WHERE chain_id = ?1",
+            [chain_id],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(size.map(|s| s as u64))
+}
+
+/// Chain ids of every layer record.
+pub(crate) fn layer_chain_ids(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT chain_id FROM layer_records")?;
+    let rows = stmt.query_map([], |row| row.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

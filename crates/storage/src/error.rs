@@ -3,9 +3,7 @@ use std::path::PathBuf;
 /// Errors of the image store.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    #[error(
-        "image not found: {name_or_id}: import it with `berth import` or check `berth images`"
-    )]
+    #[error("image not found: {name_or_id}: pull, load or import it, or check `berth images`")]
     NoSuchImage { name_or_id: String },
 
     #[error(
@@ -92,6 +90,84 @@ pub enum StorageError {
         supported: i64,
     },
 
+    #[error(
+        "{reference}: manifest unknown: the registry has no image of that name and tag or digest"
+    )]
+    ManifestNotFound { reference: String },
+
+    #[error("image not found: {name}: no registry in the unqualified-search list has it (tried {}): give the fully qualified name, e.g. 127.0.0.1:5000/{name}", tried.join(", "))]
+    ShortNameNotFound { name: String, tried: Vec<String> },
+
+    #[error("{reference}: authentication required or refused by {registry} (HTTP {status}): log in with `berth login {registry}` or pass --creds")]
+    Unauthorized {
+        reference: String,
+        registry: String,
+        status: u16,
+    },
+
+    #[error("{reference}: {op} failed: registry {registry} returned HTTP {status}: {message}")]
+    RegistryStatus {
+        reference: String,
+        registry: String,
+        op: &'static str,
+        status: u16,
+        message: String,
+    },
+
+    #[error("registry {registry} is unreachable after {attempts} attempts: {reason}")]
+    RegistryUnreachable {
+        registry: String,
+        attempts: u32,
+        reason: String,
+    },
+
+    #[error("{reference}: {what} {expected} has digest {actual}: the content is corrupt or was tampered with, so it was not stored")]
+    DigestMismatch {
+        reference: String,
+        what: &'static str,
+        expected: String,
+        actual: String,
+    },
+
+    #[error("{reference}: invalid manifest: {reason}")]
+    InvalidManifest { reference: String, reason: String },
+
+    #[error("{reference}: unsupported media type {media_type:?} for the {what}")]
+    UnsupportedMediaType {
+        reference: String,
+        what: &'static str,
+        media_type: String,
+    },
+
+    #[error("{reference}: no image for platform {platform} in the manifest list; it has {}", available.join(", "))]
+    NoMatchingPlatform {
+        reference: String,
+        platform: String,
+        available: Vec<String>,
+    },
+
+    #[error("invalid {option} {value:?}: {reason}")]
+    InvalidOption {
+        option: &'static str,
+        value: String,
+        reason: String,
+    },
+
+    #[error("{path}: invalid credentials file: {reason}")]
+    InvalidAuthFile { path: PathBuf, reason: String },
+
+    #[error("not logged in to {registry}")]
+    NotLoggedIn { registry: String },
+
+    #[error("{path}: invalid archive: {reason}")]
+    InvalidArchive { path: PathBuf, reason: String },
+
+    #[error("{operation} needs the overlay storage driver, but this store uses {driver}")]
+    UnsupportedWithDriver {
+        operation: &'static str,
+        driver: &'static str,
+    },
+
     #[error("{op} {path}: {source}")]
     Io {
         op: &'static str,
@@ -150,7 +226,7 @@ mod tests {
         };
         assert_eq!(
             err.to_string(),
-            "image not found: busybox: import it with `berth import` or check `berth images`"
+            "image not found: busybox: pull, load or import it, or check `berth images`"
         );
     }
 

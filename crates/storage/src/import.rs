@@ -19,6 +19,7 @@ use tracing::{debug, warn};
 use crate::db::{self, NewLayer};
 use crate::digest::{chain_id, sha256_hex, strip_algorithm, TeeHasher};
 use crate::error::{archive_reason, io_err};
+use crate::manifest::{OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST};
 use crate::reference::normalize;
 use crate::unpack::unpack_layer;
 use crate::{Image, Result, StorageError, Store};
@@ -30,10 +31,6 @@ pub(crate) const TEMP_PREFIX: &str = ".tmp-";
 
 /// `progress` is called each time this many more input bytes are read.
 const PROGRESS_STEP: u64 = 256 * 1024;
-
-const MEDIA_TYPE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const MEDIA_TYPE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-const MEDIA_TYPE_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Compression {
@@ -109,14 +106,14 @@ pub(crate) fn import(
 
     let manifest = json!({
         "schemaVersion": 2,
-        "mediaType": MEDIA_TYPE_MANIFEST,
+        "mediaType": OCI_MANIFEST,
         "config": {
-            "mediaType": MEDIA_TYPE_CONFIG,
+            "mediaType": OCI_CONFIG,
             "digest": format!("sha256:{config_hex}"),
             "size": config_bytes.len(),
         },
         "layers": [{
-            "mediaType": MEDIA_TYPE_LAYER,
+            "mediaType": OCI_LAYER_TAR,
             "digest": diff_id,
             "size": size,
         }],
@@ -259,7 +256,7 @@ fn check_first_block(block: &[u8]) -> std::result::Result<(), &'static str> {
 
 /// Unpacks into a temporary dir under `layers/`, then renames it to
 /// `layer_dir`, so a layer dir under its id is always complete.
-fn unpack_new_layer(
+pub(crate) fn unpack_new_layer(
     store: &Store,
     reader: impl Read,
     tarball: &Path,
@@ -283,7 +280,7 @@ fn unpack_new_layer(
 
 /// Renames a complete temporary blob to its content address, or drops it
 /// when an identical blob exists.
-fn persist_blob(blob: NamedTempFile, path: &Path) -> Result<()> {
+pub(crate) fn persist_blob(blob: NamedTempFile, path: &Path) -> Result<()> {
     if path.exists() {
         return Ok(());
     }
@@ -297,7 +294,7 @@ fn persist_blob(blob: NamedTempFile, path: &Path) -> Result<()> {
 }
 
 /// Stores `bytes` as a blob and returns its hex sha256.
-fn write_blob(store: &Store, bytes: &[u8]) -> Result<String> {
+pub(crate) fn write_blob(store: &Store, bytes: &[u8]) -> Result<String> {
     let hex = sha256_hex(bytes);
     let mut blob = tempfile::Builder::new()
         .prefix(TEMP_PREFIX)
@@ -311,7 +308,7 @@ fn write_blob(store: &Store, bytes: &[u8]) -> Result<String> {
 
 /// Deletes temporary files and dirs left in `dir` by killed processes.
 /// The caller holds the store lock, so none of them is in use.
-fn remove_leftovers(dir: &Path) {
+pub(crate) fn remove_leftovers(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
@@ -334,7 +331,7 @@ fn remove_leftovers(dir: &Path) {
 }
 
 /// The host architecture in the GOARCH spelling that image configs use.
-fn go_arch() -> &'static str {
+pub(crate) fn go_arch() -> &'static str {
     match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "x86" => "386",

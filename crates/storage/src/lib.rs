@@ -11,20 +11,31 @@
 //!   file, through this crate's own connection.
 #![deny(unsafe_code)]
 
+mod archive;
+mod changes;
+mod commit;
 mod copy;
 mod db;
 mod digest;
 mod error;
+mod gc;
 mod import;
+mod ingest;
 mod lookup;
+mod manifest;
 mod metadata;
 mod mount;
 mod reference;
+pub mod registry;
 mod store;
 #[cfg(test)]
 mod test_support;
 mod unpack;
 mod xattr;
 
+pub use archive::ArchiveFormat;
+pub use changes::{Change, ChangeKind};
+pub use commit::CommitOptions;
 pub use error::{Result, StorageError};
+pub use manifest::PlatformChoice;
 pub use store::{Driver, Image, Store};

@@ -133,7 +133,7 @@ pub(crate) fn mount(store: &Store, container_id: &str, image: &Image) -> Result<
 }
 
 /// Returns the image's layer dirs, top layer first, checking each exists.
-fn layer_dirs(store: &Store, image: &Image) -> Result<Vec<PathBuf>> {
+pub(crate) fn layer_dirs(store: &Store, image: &Image) -> Result<Vec<PathBuf>> {
     let mut dirs = Vec::with_capacity(image.layers.len());
     for chain_id in chain_ids(&image.layers).iter().rev() {
         let diff = store.layer_diff(strip_algorithm(chain_id));

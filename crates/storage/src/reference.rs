@@ -84,6 +84,26 @@ impl Reference {
         })
     }
 
+    /// Parses `NAME[:TAG]` or `NAME@sha256:HEX` as `pull` takes it.
+    /// Returns the name (tag `latest` when only a digest is given) and the
+    /// digest.
+    pub fn parse_with_digest(input: &str) -> Result<(Reference, Option<String>)> {
+        let Some((name, digest)) = input.split_once('@') else {
+            return Ok((Reference::parse(input)?, None));
+        };
+        let valid = digest
+            .strip_prefix("sha256:")
+            .is_some_and(crate::digest::is_sha256_hex);
+        if !valid {
+            return Err(StorageError::InvalidName {
+                name: input.to_string(),
+                reason: "the digest after '@' must be sha256: and 64 lowercase hex characters"
+                    .into(),
+            });
+        }
+        Ok((Reference::parse(name)?, Some(digest.to_string())))
+    }
+
     /// The repository without its tag, e.g. `localhost/busybox`.
     pub fn repository(&self) -> String {
         format!("{}/{}", self.registry, self.path)
@@ -298,6 +318,19 @@ mod tests {
             normalize(&name).unwrap(),
             format!("localhost/foo:{}", "a".repeat(128))
         );
+    }
+
+    #[test]
+    fn parse_with_digest_splits_name_and_digest() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let (reference, found) =
+            Reference::parse_with_digest(&format!("127.0.0.1:5000/bb@{digest}")).unwrap();
+        assert_eq!(reference.repository(), "127.0.0.1:5000/bb");
+        assert_eq!(found, Some(digest));
+        let (reference, found) = Reference::parse_with_digest("bb:1").unwrap();
+        assert_eq!(reference.tag, "1");
+        assert_eq!(found, None);
+        assert!(Reference::parse_with_digest("bb@sha256:abc").is_err());
     }
 
     #[test]

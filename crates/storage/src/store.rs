@@ -13,7 +13,7 @@ use crate::digest::strip_algorithm;
 use crate::error::io_err;
 use crate::lookup::{find_name, resolve};
 use crate::reference::{normalize, Reference};
-use crate::{db, mount, Result, StorageError};
+use crate::{db, gc, mount, Result, StorageError};
 
 /// How a container's root filesystem is made from its image layers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,18 +146,34 @@ impl Store {
     pub fn remove(&self, image_id: &str) -> Result<()> {
         let _lock = self.lock()?;
         let image = self.lookup(image_id)?;
+        let blobs = gc::blobs_of_image(self, &image);
         let unused_layers = db::delete_image(&mut self.db(), &image.id)?;
         debug!(image_id = %image.id, unused_layers = unused_layers.len(), "deleted image record");
 
-        self.remove_blob(&image.id);
-        self.remove_blob(strip_algorithm(&image.digest));
-        for (chain_id, diff_id) in unused_layers {
+        for (chain_id, _) in unused_layers {
             self.remove_layer_dir(strip_algorithm(&chain_id));
-            if !db::diff_id_in_use(&self.db(), &diff_id)? {
-                self.remove_blob(strip_algorithm(&diff_id));
-            }
         }
+        gc::remove_unused(self, blobs)?;
         Ok(())
+    }
+
+    /// Deletes every blob and layer directory that no image uses, such as
+    /// blobs of a pull that failed after they were verified. Returns the
+    /// bytes of blobs freed.
+    pub fn collect_garbage(&self) -> Result<u64> {
+        let _lock = self.lock()?;
+        crate::import::remove_leftovers(&self.blobs_dir());
+        crate::import::remove_leftovers(&self.layers_dir());
+        gc::collect_garbage(self)
+    }
+
+    /// The uncompressed size of each of the image's layers, base first.
+    pub fn layer_sizes(&self, image: &Image) -> Result<Vec<u64>> {
+        let db = self.db();
+        crate::digest::chain_ids(&image.layers)
+            .iter()
+            .map(|chain| Ok(db::layer_size(&db, chain)?.unwrap_or(0)))
+            .collect()
     }
 
     /// The image's OCI config (Entrypoint, Cmd, Env, WorkingDir, User...).
@@ -250,7 +266,7 @@ impl Store {
 
     /// Deletes a blob, logging instead of failing: a leftover blob wastes
     /// space but breaks nothing.
-    fn remove_blob(&self, hex: &str) {
+    pub(crate) fn remove_blob(&self, hex: &str) {
         let path = self.blob_path(hex);
         match fs::remove_file(&path) {
             Ok(()) => debug!(blob = %path.display(), "removed blob"),
@@ -265,7 +281,7 @@ impl Store {
     /// is already gone. The dir is first renamed to a temporary name, so a
     /// crash during the deletion never leaves a partial layer under its id.
     /// The next import deletes such leftovers.
-    fn remove_layer_dir(&self, chain_hex: &str) {
+    pub(crate) fn remove_layer_dir(&self, chain_hex: &str) {
         let layer = self.layers_dir().join(chain_hex);
         let doomed = self
             .layers_dir()

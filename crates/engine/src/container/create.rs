@@ -250,7 +250,7 @@ fn resolve_config(
             Some(limit) if limit <= 0 => None,
             limit => limit,
         },
-        labels: parse_labels(&options.labels)?,
+        labels: merge_labels(image, parse_labels(&options.labels)?),
         stop_signal,
         stop_timeout: options.stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT),
         runtime: options
@@ -263,7 +263,24 @@ fn resolve_config(
         network,
         create_command: options.create_command.clone(),
         restart_policy: parse_restart(options.restart.as_deref(), options.auto_remove)?,
+        exposed_ports: image.exposed_ports().clone().unwrap_or_default(),
+        image_volumes: image.volumes().clone().unwrap_or_default(),
     })
+}
+
+/// The image's labels overridden by the `-l` ones, as Podman merges them.
+fn merge_labels(
+    image: &oci_spec::image::Config,
+    given: BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut labels: BTreeMap<String, String> = image
+        .labels()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    labels.extend(given);
+    labels
 }
 
 /// Image Env, then env files, then `-e`, later ones overriding earlier ones.

@@ -105,6 +105,9 @@ pub struct InspectConfig {
     pub stop_signal: i32,
     pub stop_timeout: u32,
     pub create_command: Vec<String>,
+    /// `{"80/tcp": {}}`, the shape Docker and Podman print.
+    pub exposed_ports: BTreeMap<String, serde_json::Value>,
+    pub volumes: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -234,6 +237,16 @@ impl Engine {
                 stop_signal: config.stop_signal,
                 stop_timeout: config.stop_timeout,
                 create_command: config.create_command.clone(),
+                exposed_ports: config
+                    .exposed_ports
+                    .iter()
+                    .map(|port| (port.clone(), serde_json::json!({})))
+                    .collect(),
+                volumes: config
+                    .image_volumes
+                    .iter()
+                    .map(|path| (path.clone(), serde_json::json!({})))
+                    .collect(),
             },
             host_config: InspectHostConfig {
                 binds: config

@@ -2,6 +2,7 @@
 
 mod attach;
 mod cleanup;
+mod commit;
 mod create;
 mod init;
 mod inspect;
@@ -103,6 +104,16 @@ pub struct ContainerConfig {
     pub network: String,
     /// The command line that created the container, shown by inspect.
     pub create_command: Vec<String>,
+    /// Ports the image declares (`80/tcp`), recorded for inspect. Nothing
+    /// is published: publishing needs `-p`, which needs a network.
+    #[serde(default)]
+    pub exposed_ports: Vec<String>,
+    /// Paths the image declares as volumes, recorded for inspect.
+    // NOTE: no anonymous volume is mounted there yet, so data written to
+    // these paths stays in the container's own layer, as with Podman's
+    // `--image-volume ignore`.
+    #[serde(default)]
+    pub image_volumes: Vec<String>,
     /// What the cleanup path does when the container exits.
     #[serde(default)]
     pub restart_policy: RestartPolicy,

@@ -1,11 +1,19 @@
 //! Image commands: the store's operations plus the checks that need
 //! container state (an image in use is not removed).
+mod archive;
+mod history;
+mod registry;
+
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::container::RemoveOptions;
+pub use archive::LoadedImage;
+pub use history::HistoryEntry;
+pub use registry::{login, logout};
+
 use crate::{Engine, EngineError, Result};
 
 /// One row of `images`.
@@ -140,6 +148,25 @@ impl Engine {
         }
         self.store.remove(&image.id)?;
         removed.push(RemovedImage::Deleted(image.id));
+        Ok(removed)
+    }
+
+    /// Removes images no container uses: only unnamed ones, or with `all`
+    /// every one. Then deletes blobs and layers no image uses. Returns
+    /// the ids of the removed images.
+    pub fn prune_images(&self, all: bool) -> Result<Vec<String>> {
+        let mut removed = Vec::new();
+        for image in self.store.images()? {
+            if !all && !image.names.is_empty() {
+                continue;
+            }
+            if !self.db.ids_using_image(&image.id)?.is_empty() {
+                continue;
+            }
+            self.store.remove(&image.id)?;
+            removed.push(image.id);
+        }
+        self.store.collect_garbage()?;
         Ok(removed)
     }
 

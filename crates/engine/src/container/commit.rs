@@ -1,0 +1,42 @@
+//! `commit`, `diff` and `export`: a container's file system as an image,
+//! a change list and a tarball.
+use std::io::Write;
+
+use berth_storage::{Change, CommitOptions};
+use tracing::debug;
+
+use crate::{Engine, Result};
+
+impl Engine {
+    /// Makes an image of the container's image plus its changes and
+    /// returns the new image's id. The container may run; its files are
+    /// read as they are at that moment.
+    pub fn commit(&self, name_or_id: &str, options: &CommitOptions) -> Result<String> {
+        let (_lock, container) = self.lock_container(name_or_id)?;
+        let image = self.store.lookup(&container.image_id)?;
+        let committed = self.store.commit(&container.id, &image, options)?;
+        debug!(container_id = %container.id, image_id = %committed.id, "committed container");
+        Ok(committed.id)
+    }
+
+    /// Lists the paths the container added, changed or deleted.
+    pub fn diff(&self, name_or_id: &str) -> Result<Vec<Change>> {
+        let (_lock, container) = self.lock_container(name_or_id)?;
+        let image = self.store.lookup(&container.image_id)?;
+        Ok(self.store.changes(&container.id, &image)?)
+    }
+
+    /// Writes the container's root file system as a tarball. A stopped
+    /// container is mounted for the export and unmounted after it.
+    pub fn export(&self, name_or_id: &str, output: &mut dyn Write) -> Result<()> {
+        let (_lock, container) = self.lock_container(name_or_id)?;
+        let image = self.store.lookup(&container.image_id)?;
+        let was_mounted = self.store.is_mounted(&container.id);
+        let rootfs = self.store.mount(&container.id, &image)?;
+        let result = self.store.export_tree(&rootfs, output);
+        if !was_mounted {
+            self.store.unmount(&container.id)?;
+        }
+        Ok(result?)
+    }
+}
