@@ -1,6 +1,7 @@
 //! One function per command; each returns the process exit code.
 mod containers;
 mod images;
+mod network;
 mod run;
 mod system;
 
@@ -74,6 +75,7 @@ pub fn dispatch(cli: Cli) -> CliResult {
             containers::cleanup(&open(&global)?, &containers)
         }
         Command::Image(command) => image_command(&global, command),
+        Command::Network(command) => network::dispatch(&open(&global)?, command),
         Command::Import(args) => images::import(&open(&global)?, &args),
         Command::Images(args) => images::list(&open(&global)?, &args),
         Command::Rmi(args) => images::remove(&open(&global)?, &args),
@@ -98,6 +100,7 @@ fn container_command(global: &GlobalOptions, command: ContainerCommand) -> CliRe
         ContainerCommand::Stop(args) => containers::stop(&engine, &args),
         ContainerCommand::Kill(args) => containers::kill(&engine, &args),
         ContainerCommand::Rm(args) => containers::remove(&engine, &args),
+        ContainerCommand::Port(args) => network::port(&engine, &args),
         ContainerCommand::Rename {
             container,
             new_name,

@@ -26,22 +26,27 @@ mod image;
 mod info;
 mod lock;
 mod names;
+mod network;
 mod process;
 mod state;
 mod user;
 
 use std::path::{Path, PathBuf};
 
+pub use berth_network::{Network, NetworkRequest, PortMapping};
 pub use berth_oci::attach::{AttachIo, AttachSocket};
 pub use berth_oci::logs::Stream as LogStream;
 pub use container::{
     Container, ContainerConfig, ContainerInspect, ContainerState, ContainerStatus,
-    ContainerSummary, CreateOptions, ListOptions, LogLine, LogOptions, MountRequest, RemoveOptions,
+    ContainerSummary, CreateOptions, InterfaceState, ListOptions, LogLine, LogOptions,
+    MountRequest, NetworkConfig, NetworkState, RemoveOptions,
 };
 pub use error::{EngineError, Result};
 pub use image::{ImageInspect, ImageSummary, RemovedImage};
 pub use info::Info;
+pub use network::NetworkSummary;
 
+use berth_network::NetworkStore;
 use berth_oci::Monitor;
 use berth_storage::Store;
 use state::StateDb;
@@ -86,6 +91,8 @@ pub struct Engine {
     options: EngineOptions,
     db: StateDb,
     store: Store,
+    /// Network definitions and IP allocations under `root/networks`.
+    networks: NetworkStore,
 }
 
 impl Engine {
@@ -104,7 +111,13 @@ impl Engine {
         };
         let db = StateDb::open(&options.root.join("state.db"))?;
         let store = Store::open(&options.root, &options.runroot)?;
-        let engine = Engine { options, db, store };
+        let networks = NetworkStore::open(&options.root.join("networks"))?;
+        let engine = Engine {
+            options,
+            db,
+            store,
+            networks,
+        };
         engine.refresh_after_reboot()?;
         Ok(engine)
     }

@@ -5,8 +5,10 @@ mod cleanup;
 mod create;
 mod init;
 mod inspect;
+mod inspect_network;
 mod list;
 mod logs;
+mod network;
 mod refresh;
 mod remove;
 mod rename;
@@ -23,8 +25,11 @@ use serde::{Deserialize, Serialize};
 
 pub use create::{CreateOptions, MountRequest};
 pub use inspect::ContainerInspect;
+pub use inspect_network::{InspectEndpoint, InspectHostPort, InspectNetworkSettings};
 pub use list::{human_duration, ContainerSummary, ListOptions};
 pub use logs::{LogLine, LogOptions};
+pub(crate) use network::published_ports;
+pub use network::{InterfaceState, NetworkConfig, NetworkState};
 pub use remove::RemoveOptions;
 
 /// A container's lifecycle state. `Configured` exists only in berth's
@@ -91,7 +96,10 @@ pub struct ContainerConfig {
     pub tty: bool,
     pub interactive: bool,
     pub auto_remove: bool,
+    /// `bridge`, `none`, `host`, `ns:PATH` or `container:ID` (full id).
     pub network: String,
+    #[serde(default)]
+    pub network_config: NetworkConfig,
     /// The command line that created the container, shown by inspect.
     pub create_command: Vec<String>,
 }
@@ -133,6 +141,9 @@ pub struct ContainerState {
     pub mounted: bool,
     /// The last error of init or start, shown by inspect.
     pub error: String,
+    /// Set from the network setup at init until the teardown.
+    #[serde(default)]
+    pub network: Option<NetworkState>,
 }
 
 impl ContainerState {

@@ -36,6 +36,32 @@ pub(super) fn pass_pipe_fds(command: &mut Command, sync_write: RawFd, start_read
     }
 }
 
+/// Lets the child inherit `fds` under their own numbers by clearing
+/// close-on-exec on them after the fork. The parent keeps them open until
+/// the spawn returns, so none of `Command`'s own fds can take their numbers.
+pub(super) fn inherit_fds(command: &mut Command, fds: Vec<RawFd>) {
+    if fds.is_empty() {
+        return;
+    }
+    let hook = move || {
+        for &fd in &fds {
+            cvt(libc_clear_cloexec(fd))?;
+        }
+        Ok(())
+    };
+    // SAFETY: the hook runs in the forked child before exec. It only calls
+    // fcntl(F_SETFD), which is async-signal-safe, and reads a vector that
+    // was allocated before the fork; it neither allocates nor takes locks.
+    unsafe {
+        command.pre_exec(hook);
+    }
+}
+
+fn libc_clear_cloexec(fd: RawFd) -> libc::c_int {
+    // SAFETY: fcntl with F_SETFD reads no memory; a bad fd returns -1.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }
+}
+
 /// Lowest fd for the temporary copies, above both target fds.
 const TEMPORARY_FD_MIN: RawFd = 10;
 
