@@ -68,6 +68,10 @@ pub enum Command {
     #[command(subcommand)]
     Image(ImageCommand),
 
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(NetworkCommand),
+
     /// Import a rootfs tarball (plain, gzip or zstd) as a one-layer image.
     Import(ImportArgs),
 
@@ -188,6 +192,9 @@ pub enum ContainerCommand {
     /// code) as JSON.
     #[command(name = "exec-inspect")]
     ExecInspect(ExecInspectArgs),
+
+    /// List a container's published ports, or the host address of one port.
+    Port(PortArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -208,6 +215,78 @@ pub enum ContainerGroupCommand {
         #[arg(required = true)]
         containers: Vec<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Create a bridge network.
+    Create(NetworkCreateArgs),
+    /// List networks.
+    #[command(alias = "list")]
+    Ls(NetworkLsArgs),
+    /// Show networks' configuration as JSON.
+    Inspect(NetworkInspectArgs),
+    /// Remove networks.
+    #[command(alias = "remove")]
+    Rm(NetworkRmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkCreateArgs {
+    /// Subnet in CIDR form, e.g. 10.91.5.0/24 (default: the next free /24 of 10.91.0.0/16).
+    #[arg(long)]
+    pub subnet: Option<String>,
+    /// Gateway address, the bridge's (default: the subnet's first address).
+    #[arg(long)]
+    pub gateway: Option<String>,
+    /// Give the network no route out of the host.
+    #[arg(long)]
+    pub internal: bool,
+    /// Do not resolve container names through aardvark-dns on this network.
+    #[arg(long = "disable-dns")]
+    pub disable_dns: bool,
+    /// Bridge driver only; other drivers are rejected.
+    #[arg(short = 'd', long, default_value = "bridge")]
+    pub driver: String,
+    /// Set a label KEY=VALUE.
+    #[arg(long)]
+    pub label: Vec<String>,
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkLsArgs {
+    /// Print only network names.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Output: json, a Go template such as '{{.Name}}', or 'table ...'.
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkInspectArgs {
+    /// A Go template applied to each network, e.g. '{{.Subnets}}'.
+    #[arg(short = 'f', long)]
+    pub format: Option<String>,
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkRmArgs {
+    /// Remove the containers that use the network too.
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PortArgs {
+    /// Only this container port: PORT[/PROTOCOL].
+    pub container: String,
+    pub port: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -360,9 +439,32 @@ pub struct CreateArgs {
     #[arg(long)]
     pub restart: Option<String>,
 
-    /// Network mode: none (default) or host.
+    /// Network: bridge (the default network, default for root), none, host,
+    /// a network NAME, ns:PATH (an existing namespace file) or
+    /// container:NAME (share another running container's network).
     #[arg(long, alias = "net")]
     pub network: Option<String>,
+
+    /// Publish a container port on the host: [HOSTIP:][HOSTPORT:]CPORT[/tcp|udp];
+    /// ports may be ranges such as 8000-8010. Without HOSTPORT a free port is picked.
+    #[arg(short = 'p', long)]
+    pub publish: Vec<String>,
+
+    /// Publish every port the image exposes on a free host port.
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+
+    /// Name server for the container's /etc/resolv.conf (IPv4 address).
+    #[arg(long)]
+    pub dns: Vec<String>,
+
+    /// Search domain for the container's /etc/resolv.conf; "." sets none.
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+
+    /// Add a NAME:IP line to the container's /etc/hosts.
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
 
     /// The image to run.
     pub image: String,

@@ -27,6 +27,12 @@ fn main() -> ExitCode {
             };
         }
     };
+    if matches!(
+        cli.command,
+        cli::Command::ContainerGroup(cli::ContainerGroupCommand::Cleanup { .. })
+    ) {
+        close_inherited_fds();
+    }
     init_logging(&cli.global.log_level);
 
     match commands::dispatch(cli) {
@@ -35,6 +41,25 @@ fn main() -> ExitCode {
             eprintln!("Error: {error}");
             ExitCode::from(error.exit_code().clamp(0, 255) as u8)
         }
+    }
+}
+
+/// Closes every descriptor above stderr. conmon runs the cleanup command
+/// with the descriptors it holds, among them the sockets that reserve the
+/// container's published ports. If cleanup kept them while waiting for the
+/// container's lock, a `start` that holds the lock would fail with "port in
+/// use". Nothing of berth's own is open yet.
+fn close_inherited_fds() {
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2)
+        .collect();
+    for fd in fds {
+        // The directory's own descriptor is closed already: EBADF.
+        let _ = nix::unistd::close(fd);
     }
 }
 

@@ -359,8 +359,18 @@ fn killed_conmon_is_seen_as_exited() {
 #[test]
 fn reboot_refresh_makes_containers_startable() {
     let env = TestEnv::with_busybox();
+    // Without a network, the simulated reboot below leaves no bridge or
+    // firewall rule behind, which only a real reboot would clear.
     env.berth_ok(&[
-        "run", "-d", "--name", "survivor", "busybox", "sleep", "1000",
+        "run",
+        "-d",
+        "--name",
+        "survivor",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "1000",
     ]);
     env.berth_ok(&["create", "--name", "fresh", "busybox", "echo", "fresh"]);
     let id = env

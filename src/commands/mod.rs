@@ -5,6 +5,7 @@ mod containers;
 mod events;
 mod exec;
 mod images;
+mod network;
 mod registry;
 mod run;
 mod system;
@@ -84,6 +85,7 @@ pub fn dispatch(cli: Cli) -> CliResult {
             }
         }
         Command::Image(command) => image_command(&global, command),
+        Command::Network(command) => network::dispatch(&open(&global)?, command),
         Command::Import(args) => images::import(&open(&global)?, &args),
         Command::Images(args) => images::list(&open(&global)?, &args),
         Command::Pull(args) => registry::pull(&open(&global)?, &args),
@@ -130,6 +132,7 @@ fn container_command(global: &GlobalOptions, command: ContainerCommand) -> CliRe
         ContainerCommand::Unpause(args) => containers::pause(&engine, &args, false),
         ContainerCommand::Restart(args) => containers::restart(&engine, &args),
         ContainerCommand::Events(args) => events::events(&engine, &args),
+        ContainerCommand::Port(args) => network::port(&engine, &args),
         ContainerCommand::Rename {
             container,
             new_name,

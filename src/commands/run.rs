@@ -180,6 +180,11 @@ fn create_options(args: &CreateArgs) -> Result<CreateOptions, CliError> {
         interactive: args.interactive,
         auto_remove: args.rm,
         network: args.network.clone(),
+        publish: args.publish.clone(),
+        publish_all: args.publish_all,
+        dns: args.dns.clone(),
+        dns_search: args.dns_search.clone(),
+        add_hosts: args.add_host.clone(),
         create_command: std::env::args().collect(),
         restart: args.restart.clone(),
     })

@@ -1,5 +1,6 @@
 use std::path::PathBuf;
 
+use berth_network::NetworkError;
 use berth_oci::OciError;
 use berth_storage::StorageError;
 
@@ -73,6 +74,15 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
+
+    #[error("network {network} is used by container {container}: remove the container first or use --force")]
+    NetworkInUse { network: String, container: String },
+
+    #[error("container {name} joins the network namespace of container {target}, which is not running: start {target} first")]
+    NetworkContainerNotRunning { name: String, target: String },
+
+    #[error(transparent)]
+    Network(#[from] NetworkError),
 
     #[error("state database: {0}")]
     Database(#[from] rusqlite::Error),

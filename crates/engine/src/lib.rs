@@ -28,6 +28,7 @@ mod image;
 mod info;
 mod lock;
 mod names;
+mod network;
 mod pause_point;
 mod process;
 mod state;
@@ -35,6 +36,7 @@ mod user;
 
 use std::path::{Path, PathBuf};
 
+pub use berth_network::{Network, NetworkRequest, PortMapping};
 pub use berth_oci::attach::{AttachIo, AttachSocket};
 pub use berth_oci::logs::Stream as LogStream;
 pub use berth_storage::registry::{
@@ -45,8 +47,8 @@ pub use berth_storage::StorageError;
 pub use berth_storage::{ArchiveFormat, Change, ChangeKind, CommitOptions, PlatformChoice};
 pub use container::{
     Container, ContainerConfig, ContainerInspect, ContainerState, ContainerStatus,
-    ContainerSummary, CreateOptions, ListOptions, LogLine, LogOptions, MountRequest, RemoveOptions,
-    RestartPolicy, WaitCondition,
+    ContainerSummary, CreateOptions, InterfaceState, ListOptions, LogLine, LogOptions,
+    MountRequest, NetworkConfig, NetworkState, RemoveOptions, RestartPolicy, WaitCondition,
 };
 pub use error::{EngineError, Result};
 pub use exec::{ExecInspect, ExecOptions, ExecProcessConfig};
@@ -54,7 +56,9 @@ pub use image::{
     login, logout, HistoryEntry, ImageInspect, ImageSummary, LoadedImage, RemovedImage,
 };
 pub use info::Info;
+pub use network::NetworkSummary;
 
+use berth_network::NetworkStore;
 use berth_oci::Monitor;
 use berth_storage::Store;
 use state::StateDb;
@@ -99,6 +103,8 @@ pub struct Engine {
     options: EngineOptions,
     db: StateDb,
     store: Store,
+    /// Network definitions and IP allocations under `root/networks`.
+    networks: NetworkStore,
 }
 
 impl Engine {
@@ -117,7 +123,13 @@ impl Engine {
         };
         let db = StateDb::open(&options.root.join("state.db"))?;
         let store = Store::open(&options.root, &options.runroot)?;
-        let engine = Engine { options, db, store };
+        let networks = NetworkStore::open(&options.root.join("networks"))?;
+        let engine = Engine {
+            options,
+            db,
+            store,
+            networks,
+        };
         engine.refresh_after_reboot()?;
         Ok(engine)
     }

@@ -16,7 +16,7 @@ mod spawn;
 mod sync;
 
 use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -76,6 +76,10 @@ pub struct CreateRequest<'a> {
     pub timeout: Duration,
     /// Passes `--log-level debug` to conmon and the runtime.
     pub debug: bool,
+    /// Descriptors conmon inherits and keeps open for the container's
+    /// lifetime without passing them on, such as the sockets that hold
+    /// published host ports. They keep their numbers.
+    pub held_fds: &'a [RawFd],
 }
 
 /// What the handshake returns.
@@ -164,6 +168,7 @@ impl Monitor {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         spawn::pass_pipe_fds(&mut command, sync_write.as_raw_fd(), start_read.as_raw_fd());
+        spawn::inherit_fds(&mut command, request.held_fds.to_vec());
         let mut child = command
             .spawn()
             .map_err(|source| OciError::io("run", &self.path, source))?;
@@ -440,6 +445,7 @@ mod tests {
             monitor_cgroup: None,
             timeout: Duration::from_secs(5),
             debug: false,
+            held_fds: &[],
         }
     }
 

@@ -71,8 +71,19 @@ pub struct CreateOptions {
     pub interactive: bool,
     /// `--rm`.
     pub auto_remove: bool,
-    /// `none` (default) or `host`.
+    /// `bridge` (the default for root), `none`, `host`, a network name,
+    /// `ns:PATH` or `container:NAME`.
     pub network: Option<String>,
+    /// `-p [HOSTIP:][HOSTPORT:]CPORT[/PROTOCOL]`.
+    pub publish: Vec<String>,
+    /// `-P`: publish every port the image exposes on a free host port.
+    pub publish_all: bool,
+    /// `--dns`: name servers for /etc/resolv.conf.
+    pub dns: Vec<String>,
+    /// `--dns-search`: search domains for /etc/resolv.conf.
+    pub dns_search: Vec<String>,
+    /// `--add-host NAME:IP` lines for /etc/hosts.
+    pub add_hosts: Vec<String>,
     pub create_command: Vec<String>,
     /// `--restart`: `no`, `always`, `on-failure[:N]`, `unless-stopped`.
     pub restart: Option<String>,
@@ -199,12 +210,8 @@ fn resolve_config(
         Some(signal) => berth_oci::signal::parse(signal)?,
         None => libc::SIGTERM,
     };
-    let network = options.network.clone().unwrap_or_else(|| "none".into());
-    if !matches!(network.as_str(), "none" | "host") {
-        return Err(EngineError::Unsupported {
-            feature: format!("--network {network} (only none and host are available)"),
-        });
-    }
+    let exposed_ports = image.exposed_ports().clone().unwrap_or_default();
+    let (network, network_config) = super::network::resolve(engine, options, &exposed_ports)?;
     let no_new_privileges = parse_security_opts(&options.security_opt)?;
 
     Ok(ContainerConfig {
@@ -261,6 +268,7 @@ fn resolve_config(
         interactive: options.interactive,
         auto_remove: options.auto_remove,
         network,
+        network_config,
         create_command: options.create_command.clone(),
         restart_policy: parse_restart(options.restart.as_deref(), options.auto_remove)?,
         exposed_ports: image.exposed_ports().clone().unwrap_or_default(),

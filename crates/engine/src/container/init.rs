@@ -3,12 +3,15 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use berth_oci::spec::{MountSpec, NetworkMode, ProcessUser, SpecOptions};
+use std::os::fd::AsRawFd;
+
+use berth_oci::spec::{MountSpec, ProcessUser, SpecOptions};
 use berth_oci::CreateRequest;
 use tracing::{debug, warn};
 
 use super::{Container, ContainerPaths, ContainerStatus, MountRequest};
-use crate::{etc_files, process, user, Engine, EngineError, Result};
+use crate::etc_files::{self, EtcOptions};
+use crate::{process, user, Engine, EngineError, Result};
 
 /// Bound on conmon's report of the container pid.
 const CREATE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -60,6 +63,9 @@ impl Engine {
         let paths = self.paths(&container.id);
         prepare_dirs(&paths)?;
 
+        // Before the rootfs mount, so a taken host port fails first.
+        let network = self.setup_network(container)?;
+
         let image = self.store.lookup(&container.image_id)?;
         let rootfs = self.store.mount(&container.id, &image)?;
         container.state.mounted = true;
@@ -68,11 +74,22 @@ impl Engine {
 
         let process_user = user::resolve(&rootfs, &container.config.user)?;
         let hostname = hostname_of(container);
+        let network_state = container.state.network.clone().unwrap_or_default();
+        let network_config = &container.config.network_config;
         let etc_mounts = etc_files::write(
             &paths.userdata,
-            &hostname,
-            &container.name,
-            &container.config.network,
+            &EtcOptions {
+                hostname: &hostname,
+                name: &container.name,
+                host_network: container.config.network == "host",
+                address: network_state.interfaces.first().map(|i| i.address),
+                add_hosts: &network_config.add_hosts,
+                dns_servers: &network_config.dns_servers,
+                dns_search: &network_config.dns_search,
+                network_dns_servers: &network_state.dns_servers,
+                network_dns_search: &network_state.dns_search,
+                joined_resolv_conf: network.joined_resolv_conf.as_deref(),
+            },
         )?;
 
         let spec_options = SpecOptions {
@@ -115,16 +132,13 @@ impl Engine {
             } else {
                 None
             },
-            network: if container.config.network == "host" {
-                NetworkMode::Host
-            } else {
-                NetworkMode::None
-            },
+            network: network.mode.clone(),
         };
         let spec = berth_oci::spec::generate(&spec_options)?;
         berth_oci::spec::write_config(&paths.userdata, &spec)?;
 
         let exit_command = self.cleanup_command(std::slice::from_ref(&container.id));
+        let held_fds: Vec<_> = network.held_ports.iter().map(|fd| fd.as_raw_fd()).collect();
         let request = CreateRequest {
             container_id: &container.id,
             container_name: &container.name,
@@ -142,8 +156,11 @@ impl Engine {
             monitor_cgroup: Some("/berth/conmon"),
             timeout: CREATE_TIMEOUT,
             debug: self.options.debug,
+            held_fds: &held_fds,
         };
         let created = monitor.create(&request)?;
+        // conmon holds its own copies of the port sockets now.
+        drop(network.held_ports);
         crate::pause_point::reach("init-after-monitor");
         debug!(container_id = %container.id, pid = created.pid, monitor_pid = created.monitor_pid, "runtime container created");
 
@@ -186,15 +203,16 @@ impl Engine {
         command
     }
 
-    /// Deletes the runtime container, its cgroup and the rootfs mount, best
-    /// effort: used when init fails and when an exited container is cleaned
-    /// up. Caller holds the lock.
+    /// Deletes the runtime container, its cgroup, its network and the
+    /// rootfs mount, best effort: used when init fails and when an exited
+    /// container is cleaned up. Caller holds the lock.
     pub(crate) fn release_runtime_resources(&self, container: &mut Container) {
         if let Ok(runtime) = self.runtime(&container.config.runtime) {
             if let Err(e) = runtime.delete(&container.id, true) {
                 warn!(container_id = %container.id, error = %e, "deleting the runtime container failed");
             }
         }
+        self.teardown_network(container);
         let cgroup = format!("{CGROUP_PARENT}/{}", container.id);
         if let Err(e) = berth_oci::cgroup::remove(&cgroup) {
             warn!(container_id = %container.id, error = %e, "removing the container's cgroup failed");

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::inspect_network::{self, InspectHostPort, InspectNetworkSettings};
 use super::{ContainerStatus, MountRequest};
 use crate::{Engine, Result};
 
@@ -46,6 +47,7 @@ pub struct ContainerInspect {
     pub is_infra: bool,
     pub config: InspectConfig,
     pub host_config: InspectHostConfig,
+    pub network_settings: InspectNetworkSettings,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -116,6 +118,7 @@ pub struct InspectHostConfig {
     pub binds: Vec<String>,
     pub tmpfs: BTreeMap<String, String>,
     pub network_mode: String,
+    pub port_bindings: BTreeMap<String, Vec<InspectHostPort>>,
     pub auto_remove: bool,
     pub privileged: bool,
     pub readonly_rootfs: bool,
@@ -278,6 +281,7 @@ impl Engine {
                     })
                     .collect(),
                 network_mode: config.network.clone(),
+                port_bindings: inspect_network::port_bindings(&container),
                 auto_remove: config.auto_remove,
                 privileged: config.privileged,
                 readonly_rootfs: config.read_only,
@@ -321,6 +325,7 @@ impl Engine {
                     Vec::new()
                 },
             },
+            network_settings: inspect_network::settings(&container),
         })
     }
 }

@@ -32,6 +32,10 @@ pub struct ContainerSummary {
     pub pid: i32,
     pub labels: BTreeMap<String, String>,
     pub auto_remove: bool,
+    /// Published ports: picked host ports while running, else as requested.
+    pub ports: Vec<berth_network::PortMapping>,
+    /// The networks of a bridge container.
+    pub networks: Vec<String>,
 }
 
 impl ContainerSummary {
@@ -112,7 +116,10 @@ impl Engine {
 }
 
 fn summarize(container: Container) -> ContainerSummary {
+    let ports = super::published_ports(&container);
     ContainerSummary {
+        ports,
+        networks: container.config.network_config.networks.clone(),
         command: container
             .config
             .entrypoint

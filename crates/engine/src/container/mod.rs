@@ -6,8 +6,10 @@ mod commit;
 mod create;
 mod init;
 mod inspect;
+mod inspect_network;
 mod list;
 mod logs;
+mod network;
 mod pause;
 mod refresh;
 mod remove;
@@ -27,8 +29,11 @@ use serde::{Deserialize, Serialize};
 
 pub use create::{CreateOptions, MountRequest};
 pub use inspect::ContainerInspect;
+pub use inspect_network::{InspectEndpoint, InspectHostPort, InspectNetworkSettings};
 pub use list::{human_duration, ContainerSummary, ListOptions};
 pub use logs::{LogLine, LogOptions};
+pub(crate) use network::published_ports;
+pub use network::{InterfaceState, NetworkConfig, NetworkState};
 pub use remove::RemoveOptions;
 pub use top::{ContainerProcess, DEFAULT_DESCRIPTORS};
 pub use wait::WaitCondition;
@@ -101,7 +106,10 @@ pub struct ContainerConfig {
     pub tty: bool,
     pub interactive: bool,
     pub auto_remove: bool,
+    /// `bridge`, `none`, `host`, `ns:PATH` or `container:ID` (full id).
     pub network: String,
+    #[serde(default)]
+    pub network_config: NetworkConfig,
     /// The command line that created the container, shown by inspect.
     pub create_command: Vec<String>,
     /// Ports the image declares (`80/tcp`), recorded for inspect. Nothing
@@ -225,6 +233,9 @@ pub struct ContainerState {
     /// container alone.
     #[serde(default)]
     pub stopped_by_user: bool,
+    /// Set from the network setup at init until the teardown.
+    #[serde(default)]
+    pub network: Option<NetworkState>,
 }
 
 impl ContainerState {

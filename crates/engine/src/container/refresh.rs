@@ -34,8 +34,18 @@ impl Engine {
 
         for mut container in self.db.all()? {
             let status = container.state.status();
-            if status == ContainerStatus::Configured && !container.state.mounted {
+            if status == ContainerStatus::Configured
+                && !container.state.mounted
+                && container.state.network.is_none()
+            {
                 continue;
+            }
+            // The reboot took the namespace, bridge and firewall rules;
+            // only the address allocations in the root remain.
+            if let Some(network) = container.state.network.take() {
+                if let Some(request) = &network.setup {
+                    self.release_addresses(&container.id, request.networks.keys());
+                }
             }
             let state = &mut container.state;
             match status {

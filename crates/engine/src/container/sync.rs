@@ -90,6 +90,9 @@ impl Engine {
             // conmon is gone without an exit file: it was killed. The exit
             // code is unknown, so -1 is recorded rather than "running" forever.
             warn!(container_id = %container.id, monitor_pid = container.state.monitor_pid, "conmon died without writing an exit file; recording exit code -1");
+            // No cleanup command will run, so the network goes now: its
+            // published ports and address are free for other containers.
+            self.teardown_network(container);
             self.record_exit(container, -1, Utc::now())?;
         }
         Ok(())

@@ -58,6 +58,32 @@ pub(super) fn pass_fds(command: &mut Command, pairs: Vec<(RawFd, RawFd)>) {
     }
 }
 
+/// Lets the child inherit `fds` under their own numbers by clearing
+/// close-on-exec on them after the fork. The parent keeps them open until
+/// the spawn returns, so none of `Command`'s own fds can take their numbers.
+pub(super) fn inherit_fds(command: &mut Command, fds: Vec<RawFd>) {
+    if fds.is_empty() {
+        return;
+    }
+    let hook = move || {
+        for &fd in &fds {
+            cvt(libc_clear_cloexec(fd))?;
+        }
+        Ok(())
+    };
+    // SAFETY: the hook runs in the forked child before exec. It only calls
+    // fcntl(F_SETFD), which is async-signal-safe, and reads a vector that
+    // was allocated before the fork; it neither allocates nor takes locks.
+    unsafe {
+        command.pre_exec(hook);
+    }
+}
+
+fn libc_clear_cloexec(fd: RawFd) -> libc::c_int {
+    // SAFETY: fcntl with F_SETFD reads no memory; a bad fd returns -1.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }
+}
+
 fn libc_fcntl_dupfd_cloexec(fd: RawFd, minimum: RawFd) -> libc::c_int {
     // SAFETY: fcntl with F_DUPFD_CLOEXEC reads no memory; a bad fd returns -1.
     unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, minimum) }

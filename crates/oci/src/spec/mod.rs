@@ -70,6 +70,9 @@ pub enum NetworkMode {
     None,
     /// The host's network namespace.
     Host,
+    /// An existing network namespace: a bind-mounted namespace file, or
+    /// `/proc/PID/ns/net` of another container.
+    Path(PathBuf),
 }
 
 /// What the engine decided about a container; [`generate`] turns it into a
@@ -286,8 +289,15 @@ fn build_linux(
         namespace(LinuxNamespaceType::Uts)?,
         namespace(LinuxNamespaceType::Mount)?,
     ];
-    if options.network == NetworkMode::None {
-        namespaces.push(namespace(LinuxNamespaceType::Network)?);
+    match &options.network {
+        NetworkMode::None => namespaces.push(namespace(LinuxNamespaceType::Network)?),
+        NetworkMode::Host => {}
+        NetworkMode::Path(path) => namespaces.push(
+            LinuxNamespaceBuilder::default()
+                .typ(LinuxNamespaceType::Network)
+                .path(path.clone())
+                .build()?,
+        ),
     }
     // Podman uses a private cgroup namespace on cgroup v2 hosts only.
     if cgroup::detect() == CgroupMode::Unified {

@@ -440,6 +440,24 @@ fn resources_and_namespaces_set() {
 }
 
 #[test]
+fn network_namespace_path_is_joined() {
+    let spec = generate(&SpecOptions {
+        network: NetworkMode::Path(PathBuf::from("/run/berth/netns/abc")),
+        ..options()
+    })
+    .unwrap();
+    let namespaces = spec.linux().as_ref().unwrap().namespaces().clone().unwrap();
+    let network = namespaces
+        .iter()
+        .find(|namespace| namespace.typ() == LinuxNamespaceType::Network)
+        .expect("a network namespace entry");
+    assert_eq!(
+        network.path().as_deref(),
+        Some(Path::new("/run/berth/netns/abc"))
+    );
+}
+
+#[test]
 fn default_path_added_when_missing() {
     let spec = generate(&options()).unwrap();
     let env = spec.process().as_ref().unwrap().env().as_ref().unwrap();
