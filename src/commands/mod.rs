@@ -1,4 +1,5 @@
 //! One function per command; each returns the process exit code.
+mod checkpoint;
 mod containers;
 mod events;
 mod images;
@@ -70,6 +71,12 @@ pub fn dispatch(cli: Cli) -> CliResult {
         Command::Container(command) => container_command(&global, command),
         Command::ContainerGroup(ContainerGroupCommand::Verb(command)) => {
             container_command(&global, command)
+        }
+        Command::ContainerGroup(ContainerGroupCommand::Checkpoint(args)) => {
+            checkpoint::checkpoint(&open(&global)?, &args)
+        }
+        Command::ContainerGroup(ContainerGroupCommand::Restore(args)) => {
+            checkpoint::restore(&open(&global)?, &args)
         }
         Command::ContainerGroup(ContainerGroupCommand::Cleanup { containers }) => {
             containers::cleanup(&open(&global)?, &containers)

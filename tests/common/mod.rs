@@ -86,6 +86,15 @@ impl TestEnv {
             .unwrap_or_else(|timeout| panic!("{timeout}"))
     }
 
+    /// Like [`TestEnv::berth`], with extra environment variables for berth
+    /// (and for the programs it starts, such as the runtime).
+    pub fn berth_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut command = self.command(args);
+        command.envs(env.iter().copied());
+        run_with_timeout(command, None, &format!("berth {}", args.join(" ")))
+            .unwrap_or_else(|timeout| panic!("{timeout}"))
+    }
+
     /// Runs berth, asserts that it exits with 0, and returns its stdout.
     pub fn berth_ok(&self, args: &[&str]) -> String {
         let output = self.berth(args);
@@ -116,6 +125,11 @@ impl TestEnv {
     }
 
     fn run_berth(&self, args: &[&str], input: Option<&[u8]>) -> Result<Output, String> {
+        let command = self.command(args);
+        run_with_timeout(command, input, &format!("berth {}", args.join(" ")))
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
         command
             .arg("--root")
@@ -123,7 +137,7 @@ impl TestEnv {
             .arg("--runroot")
             .arg(&self.runroot)
             .args(args);
-        run_with_timeout(command, input, &format!("berth {}", args.join(" ")))
+        command
     }
 
     /// Removes the environment's containers and lists whatever of the

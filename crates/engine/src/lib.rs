@@ -19,6 +19,7 @@
 //! ```
 #![deny(unsafe_code)]
 
+mod checkpoint_archive;
 pub mod container;
 mod error;
 mod etc_files;
@@ -37,13 +38,14 @@ use std::path::{Path, PathBuf};
 pub use berth_oci::attach::{AttachIo, AttachSocket};
 pub use berth_oci::logs::Stream as LogStream;
 pub use container::{
-    Container, ContainerConfig, ContainerInspect, ContainerState, ContainerStatus,
-    ContainerSummary, CreateOptions, ListOptions, LogLine, LogOptions, MountRequest, RemoveOptions,
-    RestartPolicy, WaitCondition,
+    CheckpointOptions, CheckpointReport, CheckpointState, Container, ContainerConfig,
+    ContainerInspect, ContainerState, ContainerStatus, ContainerSummary, CreateOptions,
+    ListOptions, LogLine, LogOptions, MountRequest, RemoveOptions, RestartPolicy, RestoreOptions,
+    RestoreReport, WaitCondition,
 };
-pub use error::{EngineError, Result};
+pub use error::{ArchiveProblem, EngineError, Result};
 pub use image::{ImageInspect, ImageSummary, RemovedImage};
-pub use info::Info;
+pub use info::{CheckpointInfo, Info};
 
 use berth_oci::Monitor;
 use berth_storage::Store;

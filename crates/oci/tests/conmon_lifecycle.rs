@@ -136,6 +136,7 @@ impl Fixture {
             monitor_cgroup: Some(&monitor_cgroup),
             timeout: Duration::from_secs(30),
             debug: false,
+            restore: None,
         };
         self.monitor.create(&request)
     }
@@ -550,6 +551,7 @@ fn hung_runtime_times_out_and_conmon_killed() {
         monitor_cgroup: None,
         timeout: Duration::from_secs(1),
         debug: false,
+        restore: None,
     };
     let error = fixture.monitor.create(&request).unwrap_err();
 

@@ -11,6 +11,7 @@
 //!   file, through this crate's own connection.
 #![deny(unsafe_code)]
 
+mod container_diff;
 mod copy;
 mod db;
 mod digest;

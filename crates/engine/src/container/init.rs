@@ -57,6 +57,21 @@ impl Engine {
         runtime: &berth_oci::Runtime,
         monitor: &berth_oci::Monitor,
     ) -> Result<()> {
+        self.prepare_bundle(container)?;
+        let created = self.spawn_monitor(container, runtime, monitor, None)?;
+        crate::pause_point::reach("init-after-monitor");
+        debug!(container_id = %container.id, pid = created.pid, monitor_pid = created.monitor_pid, "runtime container created");
+
+        container.state.status = Some(ContainerStatus::Created);
+        container.state.checkpoint.checkpointed = false;
+        self.record_monitor(container, created)?;
+        self.emit(container, "init");
+        Ok(())
+    }
+
+    /// Mounts the root filesystem and writes the bundle: the /etc files and
+    /// `config.json`. Caller holds the lock.
+    pub(crate) fn prepare_bundle(&self, container: &mut Container) -> Result<()> {
         let paths = self.paths(&container.id);
         prepare_dirs(&paths)?;
 
@@ -123,7 +138,19 @@ impl Engine {
         };
         let spec = berth_oci::spec::generate(&spec_options)?;
         berth_oci::spec::write_config(&paths.userdata, &spec)?;
+        Ok(())
+    }
 
+    /// Runs the conmon handshake that creates the runtime container, or
+    /// with `restore` restores it from a checkpoint. Caller holds the lock.
+    pub(crate) fn spawn_monitor(
+        &self,
+        container: &Container,
+        runtime: &berth_oci::Runtime,
+        monitor: &berth_oci::Monitor,
+        restore: Option<berth_oci::RestoreRequest<'_>>,
+    ) -> Result<berth_oci::Created> {
+        let paths = self.paths(&container.id);
         let exit_command = self.exit_command(&container.id);
         let request = CreateRequest {
             container_id: &container.id,
@@ -142,13 +169,20 @@ impl Engine {
             monitor_cgroup: Some("/berth/conmon"),
             timeout: CREATE_TIMEOUT,
             debug: self.options.debug,
+            restore,
         };
-        let created = monitor.create(&request)?;
-        crate::pause_point::reach("init-after-monitor");
-        debug!(container_id = %container.id, pid = created.pid, monitor_pid = created.monitor_pid, "runtime container created");
+        Ok(monitor.create(&request)?)
+    }
 
+    /// Records the pids of a container that conmon has just created or
+    /// restored, and clears the previous run's exit. Caller holds the lock
+    /// and sets the status.
+    pub(crate) fn record_monitor(
+        &self,
+        container: &mut Container,
+        created: berth_oci::Created,
+    ) -> Result<()> {
         let state = &mut container.state;
-        state.status = Some(ContainerStatus::Created);
         state.pid = created.pid;
         state.pid_start_time = process::start_time(created.pid).unwrap_or_default();
         state.monitor_pid = created.monitor_pid;
@@ -157,9 +191,7 @@ impl Engine {
         state.finished_at = None;
         state.oom_killed = false;
         state.error.clear();
-        self.db.save_state(&container.id, state)?;
-        self.emit(container, "init");
-        Ok(())
+        self.db.save_state(&container.id, state)
     }
 
     /// The program and arguments conmon runs when the container exits.

@@ -1,6 +1,7 @@
 //! Containers: the persisted model and one lifecycle verb per file.
 
 mod attach;
+mod checkpoint;
 mod cleanup;
 mod create;
 mod init;
@@ -12,6 +13,7 @@ mod refresh;
 mod remove;
 mod rename;
 mod restart;
+mod restore;
 mod start;
 mod stop;
 mod sync;
@@ -23,11 +25,15 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use checkpoint::{CheckpointOptions, CheckpointReport, CheckpointState};
+pub(crate) use checkpoint::{CHECKPOINT_DIR, INVENTORY};
+pub(crate) use create::new_id;
 pub use create::{CreateOptions, MountRequest};
 pub use inspect::ContainerInspect;
 pub use list::{human_duration, ContainerSummary, ListOptions};
 pub use logs::{LogLine, LogOptions};
 pub use remove::RemoveOptions;
+pub use restore::{RestoreOptions, RestoreReport};
 pub use wait::WaitCondition;
 
 /// A container's lifecycle state. `Configured` exists only in berth's
@@ -208,6 +214,9 @@ pub struct ContainerState {
     /// container alone.
     #[serde(default)]
     pub stopped_by_user: bool,
+    /// The last checkpoint and restore.
+    #[serde(default)]
+    pub checkpoint: CheckpointState,
 }
 
 impl ContainerState {
