@@ -131,7 +131,7 @@ pub enum ContainerCommand {
     Restart(StopArgs),
 
     /// Show container events: create, start, died, stop, kill, pause,
-    /// unpause, restart, remove.
+    /// unpause, restart, checkpoint, restore, remove.
     Events(EventsArgs),
 
     /// Rename a container.

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 
 use common::{exit_code, TestEnv};
 
-/// Counts ten times a second into `/out/n` (renamed into place, so a reader
-/// never sees a half-written number) and prints each number to its log.
+/// Shell script that counts ten times a second into `/out/n` (renamed into
+/// place, so a reader never sees a half-written number) and prints each
+/// number to its log.
 const COUNTER: &str = "i=0; while true; do i=$((i+1)); echo $i > /out/n.tmp; mv /out/n.tmp /out/n; echo count $i; sleep 0.1; done";
 
 /// Returns why CRIU cannot be used here, or `None` when `criu check` passes.
@@ -59,7 +60,7 @@ fn inspect(env: &TestEnv, name: &str, template: &str) -> String {
 }
 
 /// Starts the counter with `--runtime runc` (or the given runtime) and
-/// waits for its first numbers. Returns the directory holding `n`.
+/// waits for its first numbers. Returns the directory that contains `n`.
 fn run_counter(env: &TestEnv, name: &str, runtime: &str) -> PathBuf {
     let dir = env.dir().join(format!("{name}-out"));
     std::fs::create_dir(&dir).unwrap();
@@ -468,4 +469,42 @@ fn checkpoint_without_criu_leaves_container_running() {
         );
         assert_eq!(inspect(&env, "counter", "{{.State.Status}}"), "running");
     }
+}
+
+#[test]
+fn failed_checkpoint_quotes_criu() {
+    let Some(env) = env_with_criu("failed_checkpoint_quotes_criu") else {
+        return;
+    };
+    // An established TCP connection over loopback: CRIU refuses to dump it
+    // without --tcp-established.
+    env.berth_ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        "runc",
+        "--name",
+        "tcp",
+        "busybox",
+        "sh",
+        "-c",
+        "nc -l -p 8080 -e cat & sleep 0.3; while true; do echo hi; sleep 0.2; done | nc 127.0.0.1 8080 >/dev/null",
+    ]);
+    std::thread::sleep(Duration::from_millis(800));
+
+    let output = env.berth(&["container", "checkpoint", "tcp"]);
+    assert_eq!(exit_code(&output), 125);
+    let message = stderr(&output);
+    assert!(
+        message.contains(
+            ": CRIU: inet: Connected TCP socket, consider using --tcp-established option. (log: "
+        ),
+        "{message}"
+    );
+    assert!(message.ends_with("/userdata/dump.log)\n"), "{message}");
+    assert_eq!(message.lines().count(), 1, "{message}");
+    assert_eq!(
+        inspect(&env, "tcp", "{{.State.Status}} {{.State.Checkpointed}}"),
+        "running false"
+    );
 }

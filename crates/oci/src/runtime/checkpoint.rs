@@ -56,26 +56,8 @@ impl Runtime {
     /// the container's processes are gone afterwards and the runtime has
     /// deleted the container. On failure the error quotes CRIU's log.
     pub fn checkpoint(&self, id: &str, request: &CheckpointRequest<'_>) -> Result<()> {
-        let image_path = request.image_path.to_string_lossy();
-        let work_path = request.work_path.to_string_lossy();
-        let mut args = vec![
-            "checkpoint",
-            "--image-path",
-            &image_path,
-            "--work-path",
-            &work_path,
-        ];
-        if request.leave_running {
-            args.push("--leave-running");
-        }
-        if request.tcp_established {
-            args.push("--tcp-established");
-        }
-        if request.file_locks {
-            args.push("--file-locks");
-        }
-        args.push(id);
-
+        let args = checkpoint_args(id, request);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let output = self.run_verb(&args)?;
         if output.status.success() {
             return Ok(());
@@ -94,6 +76,29 @@ impl Runtime {
     }
 }
 
+/// The runtime's arguments for a checkpoint, after its global `--root`.
+fn checkpoint_args(id: &str, request: &CheckpointRequest<'_>) -> Vec<String> {
+    let mut args = vec![
+        "checkpoint".to_string(),
+        "--image-path".to_string(),
+        request.image_path.to_string_lossy().into_owned(),
+        "--work-path".to_string(),
+        request.work_path.to_string_lossy().into_owned(),
+    ];
+    let flags = [
+        ("--leave-running", request.leave_running),
+        ("--tcp-established", request.tcp_established),
+        ("--file-locks", request.file_locks),
+    ];
+    for (flag, given) in flags {
+        if given {
+            args.push(flag.to_string());
+        }
+    }
+    args.push(id.to_string());
+    args
+}
+
 /// runc's arguments for a restore that conmon adds after its own
 /// `restore --bundle B --pid-file P --detach --image-path I --work-path B`.
 pub(crate) fn restore_options(tcp_established: bool, file_locks: bool) -> Vec<String> {
@@ -110,6 +115,41 @@ pub(crate) fn restore_options(tcp_established: bool, file_locks: bool) -> Vec<St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checkpoint_args_carry_paths_and_flags() {
+        let mut request = CheckpointRequest {
+            image_path: Path::new("/b/checkpoint"),
+            work_path: Path::new("/b"),
+            leave_running: false,
+            tcp_established: false,
+            file_locks: false,
+        };
+        assert_eq!(
+            checkpoint_args("abc", &request),
+            vec![
+                "checkpoint",
+                "--image-path",
+                "/b/checkpoint",
+                "--work-path",
+                "/b",
+                "abc"
+            ]
+        );
+
+        request.leave_running = true;
+        request.tcp_established = true;
+        request.file_locks = true;
+        assert_eq!(
+            checkpoint_args("abc", &request)[5..],
+            [
+                "--leave-running",
+                "--tcp-established",
+                "--file-locks",
+                "abc"
+            ]
+        );
+    }
 
     #[test]
     fn restore_options_follow_flags() {
