@@ -8,7 +8,9 @@
 #   cgroup v2 hierarchy as its own v1 hierarchy, because berth places
 #   containers in the v1 hierarchies only;
 # - opens /dev/net/tun to all users so rootless slirp4netns works;
-# - creates /etc/subuid and /etc/subgid if missing.
+# - creates /etc/subuid and /etc/subgid if missing;
+# - installs a CRIU that passes `criu check` (hack/install-criu.sh) when the
+#   installed one is missing or fails, for checkpoint and restore.
 set -euo pipefail
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -68,3 +70,9 @@ for file in /etc/subuid /etc/subgid; do
         echo "created empty $file"
     fi
 done
+
+# A failed CRIU build is not fatal: everything but checkpoint and restore
+# works without it, and the checkpoint tests skip with the reason.
+if ! "$(dirname "$0")/install-criu.sh"; then
+    echo "warning: no working CRIU; berth container checkpoint and restore will not work (see the messages above)" >&2
+fi

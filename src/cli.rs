@@ -171,7 +171,7 @@ pub enum ContainerCommand {
     Restart(StopArgs),
 
     /// Show container events: create, start, died, stop, kill, pause,
-    /// unpause, restart, remove.
+    /// unpause, restart, checkpoint, restore, remove.
     Events(EventsArgs),
 
     /// Show the processes of a running container. Descriptors choose the
@@ -203,6 +203,14 @@ pub enum ContainerCommand {
 pub enum ContainerGroupCommand {
     #[command(flatten)]
     Verb(ContainerCommand),
+
+    /// Checkpoint running containers with CRIU: write their processes to
+    /// disk (needs a runtime with CRIU support, such as runc).
+    Checkpoint(CheckpointArgs),
+
+    /// Restore checkpointed containers, or a container from an archive
+    /// written by `checkpoint --export`.
+    Restore(RestoreArgs),
 
     /// Clean up after an exited container: record its exit code, free its
     /// runtime state and mounts, and remove it if it was run with --rm.
@@ -781,4 +789,73 @@ pub struct FormatArgs {
     /// Output: json or a Go template.
     #[arg(short = 'f', long)]
     pub format: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckpointArgs {
+    /// Checkpoint all running containers.
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Keep the container running after the checkpoint.
+    #[arg(short = 'R', long = "leave-running")]
+    pub leave_running: bool,
+    /// Keep CRIU's log and statistics files in the container's directory.
+    #[arg(short = 'k', long)]
+    pub keep: bool,
+    /// Checkpoint established TCP connections.
+    #[arg(long = "tcp-established")]
+    pub tcp_established: bool,
+    /// Checkpoint file locks.
+    #[arg(long = "file-locks")]
+    pub file_locks: bool,
+    /// Also write the checkpoint, the container's configuration, its root
+    /// filesystem changes and its log to this zstd-compressed tar file, for
+    /// `restore --import` on another root or host (one container only).
+    #[arg(short = 'e', long = "export", value_name = "FILE")]
+    pub export: Option<PathBuf>,
+    /// With --export, leave the root filesystem changes out of the archive.
+    #[arg(long = "ignore-rootfs")]
+    pub ignore_rootfs: bool,
+    /// Print CRIU's statistics and the time taken, as JSON.
+    #[arg(long = "print-stats")]
+    pub print_stats: bool,
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// Restore all checkpointed containers.
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Keep the checkpoint images and CRIU's logs after the restore.
+    #[arg(short = 'k', long)]
+    pub keep: bool,
+    /// Restore established TCP connections.
+    #[arg(long = "tcp-established")]
+    pub tcp_established: bool,
+    /// Restore file locks.
+    #[arg(long = "file-locks")]
+    pub file_locks: bool,
+    /// Recreate and restore the container of an archive written by
+    /// `checkpoint --export`.
+    #[arg(short = 'i', long = "import", value_name = "FILE")]
+    pub import: Option<PathBuf>,
+    /// With --import, name the restored container (it then gets a new id).
+    #[arg(short = 'n', long)]
+    pub name: Option<String>,
+    /// With --import, do not apply the archive's root filesystem changes.
+    #[arg(long = "ignore-rootfs")]
+    pub ignore_rootfs: bool,
+    /// Do not reuse the container's static IP address (berth containers
+    /// have none yet, so this changes nothing).
+    #[arg(long = "ignore-static-ip")]
+    pub ignore_static_ip: bool,
+    /// Publish a port of the restored container (needs bridge networking,
+    /// not available yet).
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
+    /// Print CRIU's statistics and the time taken, as JSON.
+    #[arg(long = "print-stats")]
+    pub print_stats: bool,
+    pub containers: Vec<String>,
 }

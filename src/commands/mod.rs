@@ -1,6 +1,7 @@
 //! One function per command; each returns the process exit code.
 mod archive;
 mod changes;
+mod checkpoint;
 mod containers;
 mod events;
 mod exec;
@@ -76,6 +77,12 @@ pub fn dispatch(cli: Cli) -> CliResult {
         Command::Container(command) => container_command(&global, command),
         Command::ContainerGroup(ContainerGroupCommand::Verb(command)) => {
             container_command(&global, command)
+        }
+        Command::ContainerGroup(ContainerGroupCommand::Checkpoint(args)) => {
+            checkpoint::checkpoint(&open(&global)?, &args)
+        }
+        Command::ContainerGroup(ContainerGroupCommand::Restore(args)) => {
+            checkpoint::restore(&open(&global)?, &args)
         }
         Command::ContainerGroup(ContainerGroupCommand::Cleanup { exec, containers }) => {
             let engine = open(&global)?;

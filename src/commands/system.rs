@@ -17,6 +17,12 @@ pub fn info(engine: &berth_engine::Engine, args: &FormatArgs) -> CliResult {
             "cgroupManager": info.cgroup_manager,
             "ociRuntime": { "name": info.oci_runtime, "path": info.oci_runtime_path, "version": info.oci_runtime_version },
             "conmon": { "path": info.conmon_path, "version": info.conmon_version },
+            "checkpoint": {
+                "criuPath": info.checkpoint.criu_path,
+                "criuVersion": info.checkpoint.criu_version,
+                "criuCheck": info.checkpoint.criu_check,
+                "runtimes": info.checkpoint.runtimes,
+            },
         },
         "store": {
             "graphRoot": info.root,

@@ -88,6 +88,15 @@ impl TestEnv {
             .unwrap_or_else(|timeout| panic!("{timeout}"))
     }
 
+    /// Like [`TestEnv::berth`], with extra environment variables for berth
+    /// (and for the programs it starts, such as the runtime).
+    pub fn berth_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut command = self.command(args);
+        command.envs(env.iter().copied());
+        run_with_timeout(command, None, &format!("berth {}", args.join(" ")))
+            .unwrap_or_else(|timeout| panic!("{timeout}"))
+    }
+
     /// Runs berth, asserts that it exits with 0, and returns its stdout.
     pub fn berth_ok(&self, args: &[&str]) -> String {
         let output = self.berth(args);
@@ -122,14 +131,6 @@ impl TestEnv {
             .lines()
             .map(str::to_string)
             .collect()
-    }
-
-    /// Like [`TestEnv::berth`], with extra environment variables.
-    pub fn berth_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut command = self.command(args);
-        command.envs(env.iter().copied());
-        run_with_timeout(command, None, &format!("berth {}", args.join(" ")))
-            .unwrap_or_else(|timeout| panic!("{timeout}"))
     }
 
     fn run_berth(&self, args: &[&str], input: Option<&[u8]>) -> Result<Output, String> {

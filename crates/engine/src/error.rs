@@ -61,6 +61,34 @@ pub enum EngineError {
     #[error("no such exec session: {id}")]
     NoSuchExecSession { id: String },
 
+    /// The runtime or CRIU cannot checkpoint or restore on this host.
+    #[error("cannot {op} container {name}: {source}")]
+    CheckpointUnavailable {
+        op: &'static str,
+        name: String,
+        #[source]
+        source: Box<OciError>,
+    },
+
+    #[error("container {name} ({id:.12}) has no checkpoint to restore: checkpoint it with `berth container checkpoint`, or restore from an archive with --import")]
+    NoCheckpoint { id: String, name: String },
+
+    #[error("checkpoint archive {}: {problem}", path.display())]
+    CheckpointArchiveInvalid {
+        path: PathBuf,
+        problem: ArchiveProblem,
+    },
+
+    #[error("checkpoint archive {} needs image {image} ({image_id:.12}), which is not in this store: import or pull it first", path.display())]
+    CheckpointImageMissing {
+        path: PathBuf,
+        image: String,
+        image_id: String,
+    },
+
+    #[error("container {id:.12} of checkpoint archive {} already exists: remove it first, or restore a copy with --name", path.display())]
+    ImportedContainerExists { id: String, path: PathBuf },
+
     #[error("unable to find user {user}: no matching entries in the container's {file}")]
     NoSuchUser { user: String, file: &'static str },
 
@@ -99,6 +127,25 @@ pub enum EngineError {
         error: Box<EngineError>,
         cleanup: Box<EngineError>,
     },
+}
+
+/// A problem of a checkpoint archive given to `restore --import`.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveProblem {
+    #[error("it is corrupt or truncated: {reason}")]
+    Corrupt { reason: String },
+
+    #[error("{entry} is missing: the archive is truncated or was not written by `berth container checkpoint --export`")]
+    Missing { entry: &'static str },
+
+    #[error("unexpected entry {entry:?}: the archive was not written by `berth container checkpoint --export`")]
+    UnexpectedEntry { entry: String },
+
+    #[error("it has format version {found}, but this berth reads version {supported}: use a matching berth")]
+    UnsupportedVersion { found: u32, supported: u32 },
+
+    #[error("it was made on {archive}, but this host is {host}: restore it on an {archive} host")]
+    WrongArchitecture { archive: String, host: String },
 }
 
 impl EngineError {
@@ -157,6 +204,22 @@ mod tests {
         );
         assert_eq!(missing.exit_code(), 125);
         assert_eq!(workdir.exit_code(), 125);
+    }
+
+    #[test]
+    fn wrong_architecture_message_names_both() {
+        let error = EngineError::CheckpointArchiveInvalid {
+            path: "/tmp/c.tar.zst".into(),
+            problem: ArchiveProblem::WrongArchitecture {
+                archive: "arm64".into(),
+                host: "amd64".into(),
+            },
+        };
+        assert_eq!(
+            error.to_string(),
+            "checkpoint archive /tmp/c.tar.zst: it was made on arm64, but this host is amd64: restore it on an arm64 host"
+        );
+        assert_eq!(error.exit_code(), 125);
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub struct Event {
     #[serde(rename = "Name")]
     pub name: String,
     /// `create`, `init`, `start`, `died`, `stop`, `kill`, `pause`,
-    /// `unpause`, `restart`, `cleanup`, `remove`.
+    /// `unpause`, `restart`, `checkpoint`, `restore`, `cleanup`, `remove`.
     #[serde(rename = "Status")]
     pub status: String,
     #[serde(rename = "Type")]

@@ -1,4 +1,6 @@
 //! `info`: what the engine runs with on this host.
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::{Engine, Result};
@@ -23,6 +25,21 @@ pub struct Info {
     pub hostname: String,
     pub containers: usize,
     pub images: usize,
+    pub checkpoint: CheckpointInfo,
+}
+
+/// Whether checkpoint and restore work on this host, and why not.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckpointInfo {
+    /// The `criu` in PATH, which runc runs; empty when there is none.
+    pub criu_path: String,
+    pub criu_version: String,
+    /// `ok`, or why CRIU cannot be used.
+    pub criu_check: String,
+    /// For crun and runc (where installed): `ok`, or why that runtime
+    /// cannot checkpoint.
+    pub runtimes: BTreeMap<String, String>,
 }
 
 impl Engine {
@@ -63,6 +80,38 @@ impl Engine {
                 .unwrap_or_default(),
             containers: self.db.all()?.len(),
             images: self.store.images()?.len(),
+            checkpoint: self.checkpoint_info(),
         })
+    }
+
+    fn checkpoint_info(&self) -> CheckpointInfo {
+        let criu = berth_oci::criu::Criu::find();
+        let criu_check = match criu.as_ref().map(|criu| criu.check()) {
+            Ok(Ok(())) => "ok".to_string(),
+            Ok(Err(error)) => error.to_string(),
+            Err(error) => error.to_string(),
+        };
+        let runtimes = ["crun", "runc"]
+            .into_iter()
+            .filter_map(|name| {
+                let runtime = self.runtime(name).ok()?;
+                let support = match runtime.check_criu_support() {
+                    Ok(()) if criu_check == "ok" => "ok".to_string(),
+                    Ok(()) => "no working CRIU (see criuCheck)".to_string(),
+                    Err(error) => error.to_string(),
+                };
+                Some((name.to_string(), support))
+            })
+            .collect();
+        let (criu_path, criu_version) = match criu {
+            Ok(criu) => (criu.path.display().to_string(), criu.version),
+            Err(_) => (String::new(), String::new()),
+        };
+        CheckpointInfo {
+            criu_path,
+            criu_version,
+            criu_check,
+            runtimes,
+        }
     }
 }

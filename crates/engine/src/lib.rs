@@ -19,6 +19,7 @@
 //! ```
 #![deny(unsafe_code)]
 
+mod checkpoint_archive;
 pub mod container;
 mod error;
 mod etc_files;
@@ -46,16 +47,17 @@ pub use berth_storage::registry::{
 pub use berth_storage::StorageError;
 pub use berth_storage::{ArchiveFormat, Change, ChangeKind, CommitOptions, PlatformChoice};
 pub use container::{
-    Container, ContainerConfig, ContainerInspect, ContainerState, ContainerStatus,
-    ContainerSummary, CreateOptions, InterfaceState, ListOptions, LogLine, LogOptions,
-    MountRequest, NetworkConfig, NetworkState, RemoveOptions, RestartPolicy, WaitCondition,
+    CheckpointOptions, CheckpointReport, CheckpointState, Container, ContainerConfig,
+    ContainerInspect, ContainerState, ContainerStatus, ContainerSummary, CreateOptions,
+    InterfaceState, ListOptions, LogLine, LogOptions, MountRequest, NetworkConfig, NetworkState,
+    RemoveOptions, RestartPolicy, RestoreOptions, RestoreReport, WaitCondition,
 };
-pub use error::{EngineError, Result};
+pub use error::{ArchiveProblem, EngineError, Result};
 pub use exec::{ExecInspect, ExecOptions, ExecProcessConfig};
 pub use image::{
     login, logout, HistoryEntry, ImageInspect, ImageSummary, LoadedImage, RemovedImage,
 };
-pub use info::Info;
+pub use info::{CheckpointInfo, Info};
 pub use network::NetworkSummary;
 
 use berth_network::NetworkStore;

@@ -22,6 +22,31 @@ pub enum OciError {
 
     #[error("{capability} cannot be granted: berth itself does not have it in its bounding set (see CapBnd in /proc/self/status)")]
     CapabilityUnavailable { capability: String },
+    /// CRIU's own error line, quoted, with the log that has the rest.
+    #[error("{runtime} {op} {id}: CRIU: {criu_message} (log: {})", log.display())]
+    CriuFailed {
+        runtime: String,
+        op: &'static str,
+        id: String,
+        criu_message: String,
+        log: PathBuf,
+    },
+
+    #[error("{version} is built without CRIU support (no +CRIU in `{runtime} --version`): create the container with --runtime runc to checkpoint it")]
+    RuntimeWithoutCriu { runtime: String, version: String },
+
+    #[error("CRIU not found in PATH: install CRIU 3.16 or newer (the repository's hack/install-criu.sh builds 4.1.1)")]
+    CriuNotFound,
+
+    #[error("{} (CRIU {version}) fails `criu check`: {message}: install a CRIU that supports this kernel (the repository's hack/install-criu.sh builds 4.1.1)", path.display())]
+    CriuCheckFailed {
+        path: PathBuf,
+        version: String,
+        message: String,
+    },
+
+    #[error("CRIU statistics file {} is truncated or not a CRIU image", path.display())]
+    CriuStatsInvalid { path: PathBuf },
 
     #[error("conmon for container {id}: {message}")]
     MonitorFailed { id: String, message: String },

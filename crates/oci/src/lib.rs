@@ -8,6 +8,7 @@
 
 pub mod attach;
 pub mod cgroup;
+pub mod criu;
 mod error;
 pub mod logs;
 pub mod monitor;
@@ -16,5 +17,7 @@ pub mod signal;
 pub mod spec;
 
 pub use error::{OciError, Result};
-pub use monitor::{CreateRequest, Created, ExecExitPipe, ExecRequest, ExecStarted, Monitor};
-pub use runtime::{Runtime, RuntimeState};
+pub use monitor::{
+    CreateRequest, Created, ExecExitPipe, ExecRequest, ExecStarted, Monitor, RestoreRequest,
+};
+pub use runtime::{CheckpointRequest, Runtime, RuntimeState};

@@ -80,6 +80,21 @@ pub struct CreateRequest<'a> {
     /// lifetime without passing them on, such as the sockets that hold
     /// published host ports. They keep their numbers.
     pub held_fds: &'a [RawFd],
+    /// Restore the container from a checkpoint instead of creating it.
+    pub restore: Option<RestoreRequest<'a>>,
+}
+
+/// A restore through conmon (`--restore`): conmon runs `<runtime> restore
+/// --detach` in place of `create`, with the bundle as CRIU's work directory,
+/// so the container is running once conmon reports its pid.
+#[derive(Debug, Clone)]
+pub struct RestoreRequest<'a> {
+    /// The checkpoint images.
+    pub image_path: &'a Path,
+    /// Restore established TCP connections (`--tcp-established`).
+    pub tcp_established: bool,
+    /// Restore file locks (`--file-locks`).
+    pub file_locks: bool,
 }
 
 /// What the handshake returns.
@@ -255,6 +270,24 @@ impl Monitor {
     /// Builds the error for a create that conmon reported as failed. The
     /// runtime's message comes from the sync pipe, else from its log file.
     fn create_failed(&self, request: &CreateRequest<'_>, sync_text: &str) -> OciError {
+        let op = if request.restore.is_some() {
+            "restore"
+        } else {
+            "create"
+        };
+        if request.restore.is_some() {
+            // conmon makes the bundle CRIU's work directory.
+            let log = request.bundle.join(crate::criu::RESTORE_LOG);
+            if let Some(criu_message) = crate::criu::log_error(&log) {
+                return OciError::CriuFailed {
+                    runtime: request.runtime.name.clone(),
+                    op,
+                    id: request.container_id.to_string(),
+                    criu_message,
+                    log,
+                };
+            }
+        }
         let mut message = runtime_message(sync_text);
         if message.is_empty() {
             let log = std::fs::read_to_string(request.bundle.join(RUNTIME_LOG)).unwrap_or_default();
@@ -268,7 +301,7 @@ impl Monitor {
         }
         OciError::RuntimeFailed {
             runtime: request.runtime.name.clone(),
-            op: "create",
+            op,
             id: request.container_id.to_string(),
             message,
         }
@@ -316,6 +349,13 @@ fn conmon_args(request: &CreateRequest<'_>) -> Vec<String> {
     }
     if request.stdin {
         args.push("-i".into());
+    }
+    if let Some(restore) = &request.restore {
+        args.extend(["--restore".into(), path(restore.image_path)]);
+        let options = crate::runtime::restore_options(restore.tcp_established, restore.file_locks);
+        for option in options {
+            args.extend(["--runtime-opt".into(), option]);
+        }
     }
 
     // conmon puts runtime args before the verb: `RUNTIME ARGS... create ...`.
@@ -446,6 +486,7 @@ mod tests {
             timeout: Duration::from_secs(5),
             debug: false,
             held_fds: &[],
+            restore: None,
         }
     }
 
@@ -524,6 +565,26 @@ mod tests {
             "{joined}"
         );
         assert!(!joined.contains("--exit-command"), "{joined}");
+    }
+
+    #[test]
+    fn conmon_args_restore_from_checkpoint() {
+        let runtime = runtime();
+        let mut request = request(&runtime, &[]);
+        request.restore = Some(RestoreRequest {
+            image_path: Path::new("/var/lib/berth/containers/abc/userdata/checkpoint"),
+            tcp_established: true,
+            file_locks: false,
+        });
+        let joined = conmon_args(&request).join(" ");
+        assert!(
+            joined.contains(
+                "--restore /var/lib/berth/containers/abc/userdata/checkpoint \
+                 --runtime-opt --tcp-established"
+            ),
+            "{joined}"
+        );
+        assert!(!joined.contains("--file-locks"), "{joined}");
     }
 
     #[test]

@@ -1,9 +1,14 @@
 //! The OCI runtime binary (crun, runc): one method per runtime verb.
+mod checkpoint;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use crate::{OciError, Result};
+
+pub(crate) use checkpoint::restore_options;
+pub use checkpoint::CheckpointRequest;
 
 /// Directories searched after `PATH`, because runtimes often live in sbin
 /// directories that an unprivileged user's `PATH` leaves out.
@@ -242,7 +247,7 @@ fn search_path(name: &str) -> Option<PathBuf> {
         .find(|candidate| is_executable_file(candidate))
 }
 
-fn is_executable_file(path: &Path) -> bool {
+pub(crate) fn is_executable_file(path: &Path) -> bool {
     std::fs::metadata(path)
         .map(|metadata| metadata.is_file() && metadata.permissions().mode() & 0o111 != 0)
         .unwrap_or(false)

@@ -137,6 +137,7 @@ impl Fixture {
             timeout: Duration::from_secs(30),
             debug: false,
             held_fds: &[],
+            restore: None,
         };
         self.monitor.create(&request)
     }
@@ -553,6 +554,7 @@ fn hung_runtime_times_out_and_conmon_killed() {
         timeout: Duration::from_secs(1),
         debug: false,
         held_fds: &[],
+        restore: None,
     };
     let error = fixture.monitor.create(&request).unwrap_err();
 

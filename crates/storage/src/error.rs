@@ -80,6 +80,9 @@ pub enum StorageError {
         source: nix::Error,
     },
 
+    #[error("container {container_id}: its root filesystem is a full copy (the vfs driver, used where overlay mounts fail), which keeps no record of changes to export: use --ignore-rootfs")]
+    ContainerDiffUnsupported { container_id: String },
+
     #[error("invalid container id {container_id:?}: it must be one path component")]
     InvalidContainerId { container_id: String },
 

@@ -14,6 +14,7 @@
 mod archive;
 mod changes;
 mod commit;
+mod container_diff;
 mod copy;
 mod db;
 mod digest;

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use berth_oci::spec::{MountSpec, ProcessUser, SpecOptions};
 use berth_oci::CreateRequest;
@@ -60,6 +60,26 @@ impl Engine {
         runtime: &berth_oci::Runtime,
         monitor: &berth_oci::Monitor,
     ) -> Result<()> {
+        let held_ports = self.prepare_bundle(container)?;
+        let held_fds: Vec<RawFd> = held_ports.iter().map(|fd| fd.as_raw_fd()).collect();
+        let created = self.spawn_monitor(container, runtime, monitor, None, &held_fds)?;
+        // conmon holds its own copies of the port sockets now.
+        drop(held_ports);
+        crate::pause_point::reach("init-after-monitor");
+        debug!(container_id = %container.id, pid = created.pid, monitor_pid = created.monitor_pid, "runtime container created");
+
+        container.state.status = Some(ContainerStatus::Created);
+        container.state.checkpoint.checkpointed = false;
+        self.record_monitor(container, created)?;
+        self.emit(container, "init");
+        Ok(())
+    }
+
+    /// Sets up the network, mounts the root filesystem and writes the
+    /// bundle: the /etc files and `config.json`. Returns the sockets that
+    /// reserve published host ports, for conmon to keep. Caller holds the
+    /// lock.
+    pub(crate) fn prepare_bundle(&self, container: &mut Container) -> Result<Vec<OwnedFd>> {
         let paths = self.paths(&container.id);
         prepare_dirs(&paths)?;
 
@@ -136,9 +156,23 @@ impl Engine {
         };
         let spec = berth_oci::spec::generate(&spec_options)?;
         berth_oci::spec::write_config(&paths.userdata, &spec)?;
+        Ok(network.held_ports)
+    }
 
+    /// Runs the conmon handshake that creates the runtime container, or
+    /// with `restore` restores it from a checkpoint. conmon inherits
+    /// `held_fds` (published port sockets) and keeps them open while the
+    /// container lives. Caller holds the lock.
+    pub(crate) fn spawn_monitor(
+        &self,
+        container: &Container,
+        runtime: &berth_oci::Runtime,
+        monitor: &berth_oci::Monitor,
+        restore: Option<berth_oci::RestoreRequest<'_>>,
+        held_fds: &[RawFd],
+    ) -> Result<berth_oci::Created> {
+        let paths = self.paths(&container.id);
         let exit_command = self.cleanup_command(std::slice::from_ref(&container.id));
-        let held_fds: Vec<_> = network.held_ports.iter().map(|fd| fd.as_raw_fd()).collect();
         let request = CreateRequest {
             container_id: &container.id,
             container_name: &container.name,
@@ -156,16 +190,21 @@ impl Engine {
             monitor_cgroup: Some("/berth/conmon"),
             timeout: CREATE_TIMEOUT,
             debug: self.options.debug,
-            held_fds: &held_fds,
+            held_fds,
+            restore,
         };
-        let created = monitor.create(&request)?;
-        // conmon holds its own copies of the port sockets now.
-        drop(network.held_ports);
-        crate::pause_point::reach("init-after-monitor");
-        debug!(container_id = %container.id, pid = created.pid, monitor_pid = created.monitor_pid, "runtime container created");
+        Ok(monitor.create(&request)?)
+    }
 
+    /// Records the pids of a container that conmon has just created or
+    /// restored, and clears the previous run's exit. Caller holds the lock
+    /// and sets the status.
+    pub(crate) fn record_monitor(
+        &self,
+        container: &mut Container,
+        created: berth_oci::Created,
+    ) -> Result<()> {
         let state = &mut container.state;
-        state.status = Some(ContainerStatus::Created);
         state.pid = created.pid;
         state.pid_start_time = process::start_time(created.pid).unwrap_or_default();
         state.monitor_pid = created.monitor_pid;
@@ -174,9 +213,7 @@ impl Engine {
         state.finished_at = None;
         state.oom_killed = false;
         state.error.clear();
-        self.db.save_state(&container.id, state)?;
-        self.emit(container, "init");
-        Ok(())
+        self.db.save_state(&container.id, state)
     }
 
     /// The program and arguments conmon runs when a container or an exec

@@ -67,6 +67,13 @@ pub struct InspectState {
     pub error: String,
     pub started_at: String,
     pub finished_at: String,
+    pub checkpointed: bool,
+    pub checkpointed_at: String,
+    pub checkpoint_path: String,
+    pub checkpoint_log: String,
+    pub restored: bool,
+    pub restored_at: String,
+    pub restore_log: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -188,6 +195,13 @@ impl Engine {
                 error: state.error.clone(),
                 started_at: go_time(state.started_at),
                 finished_at: go_time(state.finished_at),
+                checkpointed: state.checkpoint.checkpointed,
+                checkpointed_at: go_time(state.checkpoint.checkpointed_at),
+                checkpoint_path: path_text(&state.checkpoint.path),
+                checkpoint_log: path_text(&state.checkpoint.log),
+                restored: state.checkpoint.restored,
+                restored_at: go_time(state.checkpoint.restored_at),
+                restore_log: path_text(&state.checkpoint.restore_log),
             },
             image: container.image_id.clone(),
             image_name: config.image_name.clone(),
@@ -345,6 +359,12 @@ fn inspect_mount(mount: &MountRequest) -> Option<InspectMount> {
         }),
         MountRequest::Tmpfs { .. } => None,
     }
+}
+
+fn path_text(path: &Option<std::path::PathBuf>) -> String {
+    path.as_ref()
+        .map(|path| path.display().to_string())
+        .unwrap_or_default()
 }
 
 fn go_time(time: Option<DateTime<Utc>>) -> String {

@@ -1,6 +1,7 @@
 //! Containers: the persisted model and one lifecycle verb per file.
 
 mod attach;
+mod checkpoint;
 mod cleanup;
 mod commit;
 mod create;
@@ -15,6 +16,7 @@ mod refresh;
 mod remove;
 mod rename;
 mod restart;
+mod restore;
 mod start;
 mod stop;
 mod sync;
@@ -27,6 +29,9 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use checkpoint::{CheckpointOptions, CheckpointReport, CheckpointState};
+pub(crate) use checkpoint::{CHECKPOINT_DIR, INVENTORY};
+
 pub use create::{CreateOptions, MountRequest};
 pub use inspect::ContainerInspect;
 pub use inspect_network::{InspectEndpoint, InspectHostPort, InspectNetworkSettings};
@@ -35,6 +40,7 @@ pub use logs::{LogLine, LogOptions};
 pub(crate) use network::published_ports;
 pub use network::{InterfaceState, NetworkConfig, NetworkState};
 pub use remove::RemoveOptions;
+pub use restore::{RestoreOptions, RestoreReport};
 pub use top::{ContainerProcess, DEFAULT_DESCRIPTORS};
 pub use wait::WaitCondition;
 
@@ -236,6 +242,9 @@ pub struct ContainerState {
     /// Set from the network setup at init until the teardown.
     #[serde(default)]
     pub network: Option<NetworkState>,
+    /// The last checkpoint and restore.
+    #[serde(default)]
+    pub checkpoint: CheckpointState,
 }
 
 impl ContainerState {
