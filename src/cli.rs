@@ -442,6 +442,12 @@ pub struct CreateArgs {
     #[arg(long)]
     pub rm: bool,
 
+    /// How readiness reaches systemd's NOTIFY_SOCKET: container (the socket
+    /// is mounted into the container), conmon (berth reports ready once the
+    /// container runs) or ignore.
+    #[arg(long)]
+    pub sdnotify: Option<String>,
+
     /// Restart policy applied when the container exits: no, always,
     /// on-failure[:MAX_RETRIES] or unless-stopped.
     #[arg(long)]

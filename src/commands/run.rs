@@ -187,6 +187,7 @@ fn create_options(args: &CreateArgs) -> Result<CreateOptions, CliError> {
         add_hosts: args.add_host.clone(),
         create_command: std::env::args().collect(),
         restart: args.restart.clone(),
+        sdnotify: args.sdnotify.clone(),
     })
 }
 

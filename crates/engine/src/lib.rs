@@ -33,6 +33,7 @@ mod network;
 mod pause_point;
 mod process;
 mod state;
+mod systemd;
 mod user;
 
 use std::path::{Path, PathBuf};

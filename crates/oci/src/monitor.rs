@@ -80,6 +80,9 @@ pub struct CreateRequest<'a> {
     /// lifetime without passing them on, such as the sockets that hold
     /// published host ports. They keep their numbers.
     pub held_fds: &'a [RawFd],
+    /// Descriptors 3 to 3+N-1 of this process that the container's process
+    /// gets at the same numbers (socket activation: `LISTEN_FDS`).
+    pub preserve_fds: u32,
     /// Restore the container from a checkpoint instead of creating it.
     pub restore: Option<RestoreRequest<'a>>,
 }
@@ -172,17 +175,29 @@ impl Monitor {
         let (start_read, start_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
             .map_err(|errno| OciError::io("create start pipe", &self.path, errno.into()))?;
 
+        // Preserved fds (socket activation) keep their numbers 3 to 3+N-1 in
+        // conmon and in the container; conmon's pipes come right after them.
+        let first_pipe_fd = spawn::SYNC_PIPE_FD + request.preserve_fds as RawFd;
+        let mut fds: Vec<(RawFd, RawFd)> = (spawn::SYNC_PIPE_FD..first_pipe_fd)
+            .map(|fd| (fd, fd))
+            .collect();
+        fds.extend([
+            (sync_write.as_raw_fd(), first_pipe_fd),
+            (start_read.as_raw_fd(), first_pipe_fd + 1),
+        ]);
+
         let args = conmon_args(request);
         tracing::debug!(container_id = id, command = %command_line(&self.path, &args), "running conmon");
         let mut command = Command::new(&self.path);
         command
             .args(&args)
-            .env("_OCI_SYNCPIPE", spawn::SYNC_PIPE_FD.to_string())
-            .env("_OCI_STARTPIPE", spawn::START_PIPE_FD.to_string())
+            .env("_OCI_SYNCPIPE", first_pipe_fd.to_string())
+            .env("_OCI_STARTPIPE", (first_pipe_fd + 1).to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        spawn::pass_pipe_fds(&mut command, sync_write.as_raw_fd(), start_read.as_raw_fd());
+        crate::runtime::remove_systemd_env(&mut command);
+        spawn::pass_fds(&mut command, fds);
         spawn::inherit_fds(&mut command, request.held_fds.to_vec());
         let mut child = command
             .spawn()
@@ -350,6 +365,14 @@ fn conmon_args(request: &CreateRequest<'_>) -> Vec<String> {
     if request.stdin {
         args.push("-i".into());
     }
+    if request.preserve_fds > 0 {
+        // One argument, because conmon hands each --runtime-opt value to
+        // `<runtime> create` as it is.
+        args.push(format!(
+            "--runtime-opt=--preserve-fds={}",
+            request.preserve_fds
+        ));
+    }
     if let Some(restore) = &request.restore {
         args.extend(["--restore".into(), path(restore.image_path)]);
         let options = crate::runtime::restore_options(restore.tcp_established, restore.file_locks);
@@ -486,6 +509,7 @@ mod tests {
             timeout: Duration::from_secs(5),
             debug: false,
             held_fds: &[],
+            preserve_fds: 0,
             restore: None,
         }
     }

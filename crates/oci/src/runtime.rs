@@ -207,13 +207,30 @@ impl Runtime {
 
 fn run_command(program: &Path, args: &[String]) -> Result<Output> {
     tracing::debug!(command = %command_line(program, args), "running OCI runtime");
-    let output = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
+    let mut command = Command::new(program);
+    command.args(args).stdin(Stdio::null());
+    remove_systemd_env(&mut command);
+    let output = command
         .output()
         .map_err(|source| OciError::io("run", program, source))?;
     tracing::debug!(status = %output.status, stderr = %String::from_utf8_lossy(&output.stderr).trim(), "OCI runtime finished");
     Ok(output)
+}
+
+/// Variables of systemd's protocols that berth handles itself. crun acts on
+/// them too (`crun start` would bind `NOTIFY_SOCKET` a second time), so
+/// neither the runtime nor conmon may see them.
+pub(crate) const SYSTEMD_VARIABLES: &[&str] = &[
+    "NOTIFY_SOCKET",
+    "LISTEN_FDS",
+    "LISTEN_PID",
+    "LISTEN_FDNAMES",
+];
+
+pub(crate) fn remove_systemd_env(command: &mut Command) {
+    for variable in SYSTEMD_VARIABLES {
+        command.env_remove(variable);
+    }
 }
 
 /// Renders argv for logs, quoting arguments that contain spaces.

@@ -137,6 +137,7 @@ impl Fixture {
             timeout: Duration::from_secs(30),
             debug: false,
             held_fds: &[],
+            preserve_fds: 0,
             restore: None,
         };
         self.monitor.create(&request)
@@ -554,6 +555,7 @@ fn hung_runtime_times_out_and_conmon_killed() {
         timeout: Duration::from_secs(1),
         debug: false,
         held_fds: &[],
+        preserve_fds: 0,
         restore: None,
     };
     let error = fixture.monitor.create(&request).unwrap_err();

@@ -85,6 +85,8 @@ pub struct CreateOptions {
     /// `--add-host NAME:IP` lines for /etc/hosts.
     pub add_hosts: Vec<String>,
     pub create_command: Vec<String>,
+    /// `--sdnotify`: `container` (default), `conmon` or `ignore`.
+    pub sdnotify: Option<String>,
     /// `--restart`: `no`, `always`, `on-failure[:N]`, `unless-stopped`.
     pub restart: Option<String>,
 }
@@ -271,6 +273,7 @@ fn resolve_config(
         network_config,
         create_command: options.create_command.clone(),
         restart_policy: parse_restart(options.restart.as_deref(), options.auto_remove)?,
+        sdnotify: crate::systemd::parse_sdnotify(options.sdnotify.as_deref())?,
         exposed_ports: image.exposed_ports().clone().unwrap_or_default(),
         image_volumes: image.volumes().clone().unwrap_or_default(),
     })

@@ -112,6 +112,20 @@ impl Engine {
             },
         )?;
 
+        // Socket activation and readiness, for a container started from a
+        // systemd unit; both come from berth's own environment at start.
+        let mut env = with_hostname(&container.config.env, &hostname);
+        let mut systemd_mounts = Vec::new();
+        if let Some(sockets) = crate::systemd::activation_sockets() {
+            env.extend(crate::systemd::activation_env(&sockets));
+        }
+        if let Some((mount, variable)) =
+            crate::systemd::container_notify(&container.config.sdnotify)
+        {
+            systemd_mounts.push(mount);
+            env.push(variable);
+        }
+
         let spec_options = SpecOptions {
             rootfs: rootfs.clone(),
             readonly_rootfs: container.config.read_only,
@@ -122,7 +136,7 @@ impl Engine {
                 .chain(&container.config.command)
                 .cloned()
                 .collect(),
-            env: with_hostname(&container.config.env, &hostname),
+            env,
             cwd: container.config.workdir.clone(),
             user: ProcessUser {
                 uid: process_user.uid,
@@ -134,6 +148,7 @@ impl Engine {
             mounts: etc_mounts
                 .into_iter()
                 .chain(container.config.mounts.iter().map(to_mount_spec))
+                .chain(systemd_mounts)
                 .collect(),
             cap_add: container.config.cap_add.clone(),
             cap_drop: container.config.cap_drop.clone(),
@@ -191,6 +206,12 @@ impl Engine {
             timeout: CREATE_TIMEOUT,
             debug: self.options.debug,
             held_fds,
+            // Activation sockets go to a newly created container only; a
+            // restored one has its sockets back from the checkpoint.
+            preserve_fds: match restore {
+                None => crate::systemd::activation_sockets().map_or(0, |s| s.count),
+                Some(_) => 0,
+            },
             restore,
         };
         Ok(monitor.create(&request)?)

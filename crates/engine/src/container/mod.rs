@@ -118,6 +118,10 @@ pub struct ContainerConfig {
     pub network_config: NetworkConfig,
     /// The command line that created the container, shown by inspect.
     pub create_command: Vec<String>,
+    /// How readiness reaches systemd's `NOTIFY_SOCKET`: `container`,
+    /// `conmon` or `ignore`.
+    #[serde(default = "default_sdnotify")]
+    pub sdnotify: String,
     /// Ports the image declares (`80/tcp`), recorded for inspect. Nothing
     /// is published: publishing needs `-p`, which needs a network.
     #[serde(default)]
@@ -193,6 +197,10 @@ impl RestartPolicy {
             }
         }
     }
+}
+
+fn default_sdnotify() -> String {
+    "container".into()
 }
 
 /// A `--ulimit` as recorded.

@@ -89,6 +89,7 @@ impl Engine {
         container.state.started_at = Some(Utc::now());
         self.db.save_state(&container.id, &container.state)?;
         self.emit(container, "start");
+        crate::systemd::notify_ready(&container.config.sdnotify, container.state.monitor_pid);
         Ok(())
     }
 }

@@ -168,6 +168,7 @@ impl Monitor {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        crate::runtime::remove_systemd_env(&mut command);
         spawn::pass_fds(&mut command, fds);
         let mut child = command
             .spawn()
