@@ -24,6 +24,7 @@ mod store;
 #[cfg(test)]
 mod test_support;
 mod unpack;
+mod userns;
 mod xattr;
 
 pub use error::{Result, StorageError};
