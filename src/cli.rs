@@ -17,23 +17,15 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct GlobalOptions {
-    /// Persistent storage root: state database, images, containers.
-    #[arg(
-        long,
-        global = true,
-        env = "BERTH_ROOT",
-        default_value = "/var/lib/berth"
-    )]
-    pub root: PathBuf,
+    /// Persistent storage root: state database, images, containers
+    /// [default: /var/lib/berth, or $XDG_DATA_HOME/berth for an ordinary user].
+    #[arg(long, global = true, env = "BERTH_ROOT")]
+    pub root: Option<PathBuf>,
 
-    /// Volatile state root: exit files, locks, runtime state.
-    #[arg(
-        long,
-        global = true,
-        env = "BERTH_RUNROOT",
-        default_value = "/run/berth"
-    )]
-    pub runroot: PathBuf,
+    /// Volatile state root: exit files, locks, runtime state [default:
+    /// /run/berth, or $XDG_RUNTIME_DIR/berth for an ordinary user].
+    #[arg(long, global = true, env = "BERTH_RUNROOT")]
+    pub runroot: Option<PathBuf>,
 
     /// Default OCI runtime: crun, runc, or a path to a runtime binary.
     #[arg(long, global = true, env = "BERTH_RUNTIME", default_value = "crun")]
@@ -303,9 +295,15 @@ pub struct CreateArgs {
     #[arg(long)]
     pub restart: Option<String>,
 
-    /// Network mode: none (default) or host.
+    /// Network mode: none (the default for root), host, or slirp4netns (the
+    /// default for an ordinary user).
     #[arg(long, alias = "net")]
     pub network: Option<String>,
+
+    /// Publish a container port on the host: [HOSTIP:]HOSTPORT:CPORT[/tcp|udp];
+    /// ports may be ranges such as 8000-8010. Needs --network slirp4netns.
+    #[arg(short = 'p', long)]
+    pub publish: Vec<String>,
 
     /// The image to run.
     pub image: String,

@@ -180,6 +180,7 @@ fn create_options(args: &CreateArgs) -> Result<CreateOptions, CliError> {
         interactive: args.interactive,
         auto_remove: args.rm,
         network: args.network.clone(),
+        publish: args.publish.clone(),
         create_command: std::env::args().collect(),
         restart: args.restart.clone(),
     })

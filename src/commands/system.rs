@@ -17,6 +17,7 @@ pub fn info(engine: &berth_engine::Engine, args: &FormatArgs) -> CliResult {
             "cgroupManager": info.cgroup_manager,
             "ociRuntime": { "name": info.oci_runtime, "path": info.oci_runtime_path, "version": info.oci_runtime_version },
             "conmon": { "path": info.conmon_path, "version": info.conmon_version },
+            "security": { "rootless": info.rootless },
         },
         "store": {
             "graphRoot": info.root,
@@ -47,6 +48,7 @@ fn template_value(info: &berth_engine::Info) -> Value {
             "CgroupManager": info.cgroup_manager,
             "OCIRuntime": { "Name": info.oci_runtime, "Path": info.oci_runtime_path, "Version": info.oci_runtime_version },
             "Conmon": { "Path": info.conmon_path, "Version": info.conmon_version },
+            "Security": { "Rootless": info.rootless },
         },
         "Store": {
             "GraphRoot": info.root,

@@ -9,6 +9,8 @@
 // Every test binary compiles this module but uses a different part of it.
 #![allow(dead_code)]
 
+pub mod rootless;
+
 use std::io::{Read, Write};
 use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::process::ExitStatusExt;

@@ -16,7 +16,7 @@ mod spawn;
 mod sync;
 
 use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -76,6 +76,10 @@ pub struct CreateRequest<'a> {
     pub timeout: Duration,
     /// Passes `--log-level debug` to conmon and the runtime.
     pub debug: bool,
+    /// An fd conmon inherits (as fd 5) and holds until it exits: the write
+    /// end of slirp4netns's exit pipe, so the container's network helper
+    /// ends with its monitor.
+    pub inherited_fd: Option<RawFd>,
 }
 
 /// What the handshake returns.
@@ -163,7 +167,14 @@ impl Monitor {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        spawn::pass_pipe_fds(&mut command, sync_write.as_raw_fd(), start_read.as_raw_fd());
+        let mut fds = vec![
+            (sync_write.as_raw_fd(), spawn::SYNC_PIPE_FD),
+            (start_read.as_raw_fd(), spawn::START_PIPE_FD),
+        ];
+        if let Some(fd) = request.inherited_fd {
+            fds.push((fd, spawn::INHERITED_FD));
+        }
+        spawn::pass_fds(&mut command, fds);
         let mut child = command
             .spawn()
             .map_err(|source| OciError::io("run", &self.path, source))?;
@@ -440,6 +451,7 @@ mod tests {
             monitor_cgroup: None,
             timeout: Duration::from_secs(5),
             debug: false,
+            inherited_fd: None,
         }
     }
 

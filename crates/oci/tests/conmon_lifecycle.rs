@@ -136,6 +136,7 @@ impl Fixture {
             monitor_cgroup: Some(&monitor_cgroup),
             timeout: Duration::from_secs(30),
             debug: false,
+            inherited_fd: None,
         };
         self.monitor.create(&request)
     }
@@ -551,6 +552,7 @@ fn hung_runtime_times_out_and_conmon_killed() {
         monitor_cgroup: None,
         timeout: Duration::from_secs(1),
         debug: false,
+        inherited_fd: None,
     };
     let error = fixture.monitor.create(&request).unwrap_err();
 

@@ -71,8 +71,12 @@ pub struct CreateOptions {
     pub interactive: bool,
     /// `--rm`.
     pub auto_remove: bool,
-    /// `none` (default) or `host`.
+    /// `none` (the rootful default), `host`, or `slirp4netns` (rootless
+    /// only, and its default).
     pub network: Option<String>,
+    /// `-p [HOSTIP:]HOSTPORT:CPORT[/PROTOCOL]`; rootless only for now,
+    /// through slirp4netns.
+    pub publish: Vec<String>,
     pub create_command: Vec<String>,
     /// `--restart`: `no`, `always`, `on-failure[:N]`, `unless-stopped`.
     pub restart: Option<String>,
@@ -199,11 +203,13 @@ fn resolve_config(
         Some(signal) => berth_oci::signal::parse(signal)?,
         None => libc::SIGTERM,
     };
-    let network = options.network.clone().unwrap_or_else(|| "none".into());
-    if !matches!(network.as_str(), "none" | "host") {
-        return Err(EngineError::Unsupported {
-            feature: format!("--network {network} (only none and host are available)"),
-        });
+    let rootless = engine.options.rootless;
+    let network = resolve_network(options.network.as_deref(), rootless)?;
+    let ports = resolve_ports(&options.publish, &network, rootless)?;
+    let memory_limit = options.memory.as_deref().map(parse_memory).transpose()?;
+    let cpus = validate_cpus(options.cpus)?;
+    if rootless {
+        reject_rootless_limits(memory_limit, cpus, options.pids_limit)?;
     }
     let no_new_privileges = parse_security_opts(&options.security_opt)?;
 
@@ -241,9 +247,11 @@ fn resolve_config(
             .iter()
             .map(|u| parse_ulimit(u))
             .collect::<Result<_>>()?,
-        memory_limit: options.memory.as_deref().map(parse_memory).transpose()?,
-        cpus: validate_cpus(options.cpus)?,
+        memory_limit,
+        cpus,
         pids_limit: match options.pids_limit {
+            // A rootless container has no cgroup to hold a limit.
+            None if rootless => None,
             // Podman's default (containers.conf pids_limit).
             None => Some(DEFAULT_PIDS_LIMIT),
             // 0 and -1 mean no limit.
@@ -261,8 +269,98 @@ fn resolve_config(
         interactive: options.interactive,
         auto_remove: options.auto_remove,
         network,
+        ports,
         create_command: options.create_command.clone(),
         restart_policy: parse_restart(options.restart.as_deref(), options.auto_remove)?,
+    })
+}
+
+/// Checks `--network`: `none` and `host` for everyone, `slirp4netns` for
+/// rootless containers, whose default it is.
+fn resolve_network(network: Option<&str>, rootless: bool) -> Result<String> {
+    let network = network.unwrap_or(if rootless { "slirp4netns" } else { "none" });
+    match network {
+        "none" | "host" => Ok(network.to_string()),
+        "slirp4netns" if rootless => Ok(network.to_string()),
+        "slirp4netns" => Err(EngineError::Unsupported {
+            feature: "--network slirp4netns for containers run by root".into(),
+        }),
+        other => Err(EngineError::Unsupported {
+            feature: format!(
+                "--network {other} (available: none, host{})",
+                if rootless { ", slirp4netns" } else { "" }
+            ),
+        }),
+    }
+}
+
+/// Parses `-p` values. Ports are published through slirp4netns, so they
+/// need a rootless container on that network, and host ports an ordinary
+/// user may bind.
+fn resolve_ports(
+    publish: &[String],
+    network: &str,
+    rootless: bool,
+) -> Result<Vec<berth_network::PortMapping>> {
+    if publish.is_empty() {
+        return Ok(Vec::new());
+    }
+    if !rootless {
+        return Err(EngineError::Unsupported {
+            feature: "-p for containers run by root".into(),
+        });
+    }
+    if network != "slirp4netns" {
+        return Err(EngineError::InvalidOption {
+            option: "--publish",
+            value: publish.join(" "),
+            reason: format!(
+                "ports can only be published with --network slirp4netns, not {network}"
+            ),
+        });
+    }
+    let first_unprivileged = berth_network::port::first_unprivileged_port();
+    let mut ports = Vec::new();
+    for value in publish {
+        let mapping = berth_network::parse_port_mapping(value)?;
+        if mapping.host_port < first_unprivileged {
+            return Err(EngineError::RootlessPrivilegedPort {
+                port: mapping.host_port,
+                container_port: mapping.container_port,
+                first_unprivileged,
+                suggestion: u32::from(mapping.host_port) + 8000,
+            });
+        }
+        ports.push(mapping);
+    }
+    Ok(ports)
+}
+
+/// Rejects resource limits for a rootless container on a host where the
+/// user cannot own a cgroup.
+// NOTE: cgroup v2 hosts that delegate a cgroup to the user (systemd's
+// user@.service) could honour the limits; berth rejects them there too,
+// because it has no systemd cgroup manager to place the container.
+fn reject_rootless_limits(
+    memory_limit: Option<i64>,
+    cpus: Option<f64>,
+    pids_limit: Option<i64>,
+) -> Result<()> {
+    let option = if memory_limit.is_some() {
+        "--memory"
+    } else if cpus.is_some() {
+        "--cpus"
+    } else if pids_limit.is_some_and(|limit| limit > 0) {
+        "--pids-limit"
+    } else {
+        return Ok(());
+    };
+    Err(EngineError::RootlessResourceLimit {
+        option,
+        cgroup_version: match berth_oci::cgroup::detect() {
+            berth_oci::cgroup::CgroupMode::Unified => "v2",
+            berth_oci::cgroup::CgroupMode::Hybrid | berth_oci::cgroup::CgroupMode::Legacy => "v1",
+        },
     })
 }
 

@@ -1,6 +1,7 @@
 //! `init`: make the runtime container through conmon (the create
 //! handshake), leaving it `created`. Runs on start, as Podman's init does.
 use std::collections::BTreeMap;
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use berth_oci::spec::{MountSpec, NetworkMode, ProcessUser, SpecOptions};
@@ -115,16 +116,23 @@ impl Engine {
             } else {
                 None
             },
+            // slirp4netns configures the new, empty network namespace.
             network: if container.config.network == "host" {
                 NetworkMode::Host
             } else {
                 NetworkMode::None
             },
+            rootless: self.options.rootless,
         };
         let spec = berth_oci::spec::generate(&spec_options)?;
         berth_oci::spec::write_config(&paths.userdata, &spec)?;
 
         let exit_command = self.cleanup_command(std::slice::from_ref(&container.id));
+        let slirp_exit_pipe = if Self::uses_slirp4netns(container) {
+            Some(super::slirp::ExitPipe::new()?)
+        } else {
+            None
+        };
         let request = CreateRequest {
             container_id: &container.id,
             container_name: &container.name,
@@ -139,11 +147,18 @@ impl Engine {
             exit_command: &exit_command,
             terminal: container.config.tty,
             stdin: container.config.interactive,
-            monitor_cgroup: Some("/berth/conmon"),
+            // An ordinary user cannot move processes between cgroups.
+            monitor_cgroup: (!self.options.rootless).then_some("/berth/conmon"),
             timeout: CREATE_TIMEOUT,
             debug: self.options.debug,
+            inherited_fd: slirp_exit_pipe.as_ref().map(|pipe| pipe.write.as_raw_fd()),
         };
         let created = monitor.create(&request)?;
+        if let Some(pipe) = slirp_exit_pipe {
+            // Only conmon may hold the write end from now on.
+            drop(pipe.write);
+            self.start_slirp4netns(container, created.pid, pipe.read)?;
+        }
         crate::pause_point::reach("init-after-monitor");
         debug!(container_id = %container.id, pid = created.pid, monitor_pid = created.monitor_pid, "runtime container created");
 
@@ -196,7 +211,9 @@ impl Engine {
             }
         }
         let cgroup = format!("{CGROUP_PARENT}/{}", container.id);
-        if let Err(e) = berth_oci::cgroup::remove(&cgroup) {
+        if self.options.rootless {
+            self.remove_slirp_socket(&container.id);
+        } else if let Err(e) = berth_oci::cgroup::remove(&cgroup) {
             warn!(container_id = %container.id, error = %e, "removing the container's cgroup failed");
         }
         match self.store.unmount(&container.id) {

@@ -12,6 +12,7 @@ mod refresh;
 mod remove;
 mod rename;
 mod restart;
+mod slirp;
 mod start;
 mod stop;
 mod sync;
@@ -99,6 +100,9 @@ pub struct ContainerConfig {
     pub interactive: bool,
     pub auto_remove: bool,
     pub network: String,
+    /// Published ports (`-p`).
+    #[serde(default)]
+    pub ports: Vec<berth_network::PortMapping>,
     /// The command line that created the container, shown by inspect.
     pub create_command: Vec<String>,
     /// What the cleanup path does when the container exits.

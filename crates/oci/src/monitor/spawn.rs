@@ -12,14 +12,8 @@ pub(super) const SYNC_PIPE_FD: RawFd = 3;
 /// The fd conmon finds in `_OCI_STARTPIPE` when no fds are preserved.
 pub(super) const START_PIPE_FD: RawFd = 4;
 
-/// Arranges for `sync_write` and `start_read` to be open in the child as
-/// [`SYNC_PIPE_FD`] and [`START_PIPE_FD`], without close-on-exec.
-pub(super) fn pass_pipe_fds(command: &mut Command, sync_write: RawFd, start_read: RawFd) {
-    pass_fds(
-        command,
-        vec![(sync_write, SYNC_PIPE_FD), (start_read, START_PIPE_FD)],
-    );
-}
+/// The fd at which conmon inherits [`super::CreateRequest::inherited_fd`].
+pub(super) const INHERITED_FD: RawFd = 5;
 
 /// Arranges for each `(source, target)` pair that `source` is open in the
 /// child as `target`, without close-on-exec. A pair may have source equal
