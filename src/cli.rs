@@ -305,6 +305,11 @@ pub struct CreateArgs {
     #[arg(short = 'p', long)]
     pub publish: Vec<String>,
 
+    /// User namespace: host (the default: berth's own, which for an ordinary
+    /// user is the one of its pause process). keep-id is not available yet.
+    #[arg(long)]
+    pub userns: Option<String>,
+
     /// The image to run.
     pub image: String,
 

@@ -181,6 +181,7 @@ fn create_options(args: &CreateArgs) -> Result<CreateOptions, CliError> {
         auto_remove: args.rm,
         network: args.network.clone(),
         publish: args.publish.clone(),
+        userns: args.userns.clone(),
         create_command: std::env::args().collect(),
         restart: args.restart.clone(),
     })

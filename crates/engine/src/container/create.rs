@@ -77,6 +77,8 @@ pub struct CreateOptions {
     /// `-p [HOSTIP:]HOSTPORT:CPORT[/PROTOCOL]`; rootless only for now,
     /// through slirp4netns.
     pub publish: Vec<String>,
+    /// `--userns`: only `host`, the default, is available.
+    pub userns: Option<String>,
     pub create_command: Vec<String>,
     /// `--restart`: `no`, `always`, `on-failure[:N]`, `unless-stopped`.
     pub restart: Option<String>,
@@ -206,6 +208,7 @@ fn resolve_config(
     let rootless = engine.options.rootless;
     let network = resolve_network(options.network.as_deref(), rootless)?;
     let ports = resolve_ports(&options.publish, &network, rootless)?;
+    check_userns(options.userns.as_deref())?;
     let memory_limit = options.memory.as_deref().map(parse_memory).transpose()?;
     let cpus = validate_cpus(options.cpus)?;
     if rootless {
@@ -290,6 +293,24 @@ fn resolve_network(network: Option<&str>, rootless: bool) -> Result<String> {
                 "--network {other} (available: none, host{})",
                 if rootless { ", slirp4netns" } else { "" }
             ),
+        }),
+    }
+}
+
+/// Checks `--userns`. `host` is berth's own user namespace: the host's for
+/// root, the pause process's for an ordinary user, as in Podman.
+fn check_userns(userns: Option<&str>) -> Result<()> {
+    match userns {
+        None | Some("") | Some("host") => Ok(()),
+        // Not supported yet: keep-id needs a nested user namespace and a
+        // root filesystem whose owners are shifted to match it.
+        Some(mode @ ("keep-id" | "auto" | "nomap")) => Err(EngineError::Unsupported {
+            feature: format!("--userns={mode}"),
+        }),
+        Some(other) => Err(EngineError::InvalidOption {
+            option: "--userns",
+            value: other.to_string(),
+            reason: "use host".into(),
         }),
     }
 }
