@@ -11,6 +11,9 @@
 # - creates /etc/subuid and /etc/subgid if missing;
 # - installs a CRIU that passes `criu check` (hack/install-criu.sh) when the
 #   installed one is missing or fails, for checkpoint and restore.
+# - creates the ordinary users the rootless integration tests run berth as
+#   (berthtest1 and berthtest2, with subordinate id ranges, and berthtest3,
+#   without any, for the error message).
 set -euo pipefail
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -76,3 +79,34 @@ done
 if ! "$(dirname "$0")/install-criu.sh"; then
     echo "warning: no working CRIU; berth container checkpoint and restore will not work (see the messages above)" >&2
 fi
+# The rootless tests switch to these users with runuser. Each range is
+# 65536 ids, enough for every uid and gid of a usual image.
+add_test_user() {
+    local user=$1 range_start=$2
+    if ! id -u "$user" >/dev/null 2>&1; then
+        # Debian's useradd gives new users subordinate ids on its own; the
+        # ranges are set below instead, so that berthtest3 gets none.
+        useradd --create-home --shell /bin/sh --user-group \
+            --key SUB_UID_COUNT=0 --key SUB_GID_COUNT=0 "$user"
+        echo "created test user $user"
+    fi
+    local file
+    if [[ -z $range_start ]]; then
+        for file in /etc/subuid /etc/subgid; do
+            if grep -q "^$user:" "$file"; then
+                sed -i "/^$user:/d" "$file"
+                echo "removed the ranges of $user from $file"
+            fi
+        done
+        return
+    fi
+    for file in /etc/subuid /etc/subgid; do
+        if ! grep -q "^$user:" "$file"; then
+            echo "$user:$range_start:65536" >>"$file"
+            echo "added $user:$range_start:65536 to $file"
+        fi
+    done
+}
+add_test_user berthtest1 200000
+add_test_user berthtest2 300000
+add_test_user berthtest3 ""

@@ -23,23 +23,15 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct GlobalOptions {
-    /// Persistent storage root: state database, images, containers.
-    #[arg(
-        long,
-        global = true,
-        env = "BERTH_ROOT",
-        default_value = "/var/lib/berth"
-    )]
-    pub root: PathBuf,
+    /// Persistent storage root: state database, images, containers
+    /// [default: /var/lib/berth, or $XDG_DATA_HOME/berth for an ordinary user].
+    #[arg(long, global = true, env = "BERTH_ROOT")]
+    pub root: Option<PathBuf>,
 
-    /// Volatile state root: exit files, locks, runtime state.
-    #[arg(
-        long,
-        global = true,
-        env = "BERTH_RUNROOT",
-        default_value = "/run/berth"
-    )]
-    pub runroot: PathBuf,
+    /// Volatile state root: exit files, locks, runtime state [default:
+    /// /run/berth, or $XDG_RUNTIME_DIR/berth for an ordinary user].
+    #[arg(long, global = true, env = "BERTH_RUNROOT")]
+    pub runroot: Option<PathBuf>,
 
     /// Default OCI runtime: crun, runc, or a path to a runtime binary.
     #[arg(long, global = true, env = "BERTH_RUNTIME", default_value = "crun")]
@@ -455,12 +447,14 @@ pub struct CreateArgs {
 
     /// Network: bridge (the default network, default for root), none, host,
     /// a network NAME, ns:PATH (an existing namespace file) or
-    /// container:NAME (share another running container's network).
+    /// container:NAME (share another running container's network); for an
+    /// ordinary user slirp4netns (the default), none or host.
     #[arg(long, alias = "net")]
     pub network: Option<String>,
 
     /// Publish a container port on the host: [HOSTIP:][HOSTPORT:]CPORT[/tcp|udp];
-    /// ports may be ranges such as 8000-8010. Without HOSTPORT a free port is picked.
+    /// ports may be ranges such as 8000-8010. Without HOSTPORT a free port is
+    /// picked (root only).
     #[arg(short = 'p', long)]
     pub publish: Vec<String>,
 
@@ -479,6 +473,11 @@ pub struct CreateArgs {
     /// Add a NAME:IP line to the container's /etc/hosts.
     #[arg(long = "add-host")]
     pub add_host: Vec<String>,
+
+    /// User namespace: host (the default: berth's own, which for an ordinary
+    /// user is the one of its pause process). keep-id is not available yet.
+    #[arg(long)]
+    pub userns: Option<String>,
 
     /// The image to run.
     pub image: String,

@@ -14,6 +14,9 @@ use clap::Parser;
 const ENGINE_ERROR: u8 = 125;
 
 fn main() -> ExitCode {
+    if std::env::var_os(berth_engine::rootless::PAUSE_PROCESS_ENV).is_some() {
+        berth_engine::rootless::run_pause_process();
+    }
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {

@@ -14,7 +14,7 @@ mod top;
 
 use std::fmt;
 
-use berth_engine::{Engine, EngineError, EngineOptions};
+use berth_engine::{rootless, Engine, EngineError, EngineOptions};
 
 use crate::cli::{
     Cli, Command, ContainerCommand, ContainerGroupCommand, GlobalOptions, ImageCommand,
@@ -72,7 +72,13 @@ impl From<std::io::Error> for CliError {
 pub type CliResult = Result<i32, CliError>;
 
 pub fn dispatch(cli: Cli) -> CliResult {
-    let global = cli.global;
+    let mut global = cli.global;
+    if !matches!(
+        cli.command,
+        Command::Version(_) | Command::Completion { .. }
+    ) {
+        prepare_paths(&mut global)?;
+    }
     match cli.command {
         Command::Container(command) => container_command(&global, command),
         Command::ContainerGroup(ContainerGroupCommand::Verb(command)) => {
@@ -175,14 +181,38 @@ pub fn open(global: &GlobalOptions) -> Result<Engine, CliError> {
     Ok(Engine::open(engine_options(global))?)
 }
 
+/// Fills in the default root and run root. For an ordinary user these are
+/// the XDG directories, and this process then joins the user's rootless
+/// user namespace (starting its pause process when needed), so it must run
+/// before any thread or engine exists.
+fn prepare_paths(global: &mut GlobalOptions) -> Result<(), CliError> {
+    if !rootless::is_rootless() {
+        let defaults = EngineOptions::rootful();
+        global.root.get_or_insert(defaults.root);
+        global.runroot.get_or_insert(defaults.runroot);
+        return Ok(());
+    }
+
+    let paths = rootless::default_paths(rootless::host_uid()).map_err(EngineError::from)?;
+    let root = global.root.get_or_insert(paths.root.clone()).clone();
+    let runroot = global.runroot.get_or_insert(paths.runroot.clone()).clone();
+    if !nix::unistd::geteuid().is_root() {
+        // Not yet inside: conmon's exit command inherits the namespaces.
+        rootless::enter(&paths, &[&root, &runroot]).map_err(EngineError::from)?;
+    }
+    Ok(())
+}
+
 pub fn engine_options(global: &GlobalOptions) -> EngineOptions {
+    let defaults = EngineOptions::rootful();
     EngineOptions {
-        root: global.root.clone(),
-        runroot: global.runroot.clone(),
+        root: global.root.clone().unwrap_or(defaults.root),
+        runroot: global.runroot.clone().unwrap_or(defaults.runroot),
         runtime: global.runtime.clone(),
         conmon: global.conmon.clone(),
         cleanup_program: std::env::current_exe().ok(),
         debug: matches!(global.log_level.as_str(), "debug" | "trace"),
+        rootless: rootless::is_rootless(),
     }
 }
 

@@ -185,6 +185,7 @@ fn create_options(args: &CreateArgs) -> Result<CreateOptions, CliError> {
         dns: args.dns.clone(),
         dns_search: args.dns_search.clone(),
         add_hosts: args.add_host.clone(),
+        userns: args.userns.clone(),
         create_command: std::env::args().collect(),
         restart: args.restart.clone(),
         sdnotify: args.sdnotify.clone(),

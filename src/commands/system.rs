@@ -23,6 +23,7 @@ pub fn info(engine: &berth_engine::Engine, args: &FormatArgs) -> CliResult {
                 "criuCheck": info.checkpoint.criu_check,
                 "runtimes": info.checkpoint.runtimes,
             },
+            "security": { "rootless": info.rootless },
         },
         "store": {
             "graphRoot": info.root,
@@ -53,6 +54,7 @@ fn template_value(info: &berth_engine::Info) -> Value {
             "CgroupManager": info.cgroup_manager,
             "OCIRuntime": { "Name": info.oci_runtime, "Path": info.oci_runtime_path, "Version": info.oci_runtime_version },
             "Conmon": { "Path": info.conmon_path, "Version": info.conmon_version },
+            "Security": { "Rootless": info.rootless },
         },
         "Store": {
             "GraphRoot": info.root,

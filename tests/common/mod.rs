@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod registry;
+pub mod rootless;
 
 use std::io::{Read, Write};
 use std::os::unix::fs::DirBuilderExt;

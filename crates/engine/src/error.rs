@@ -121,6 +121,32 @@ pub enum EngineError {
     #[error(transparent)]
     Runtime(#[from] OciError),
 
+    #[error(transparent)]
+    Rootless(#[from] crate::rootless::RootlessError),
+
+    /// A resource limit needs a cgroup the user owns, which a cgroup v1
+    /// host never gives an ordinary user.
+    #[error(
+        "{option} needs a cgroup of the container's own, and an ordinary user cannot own one on \
+         this cgroup {cgroup_version} host: run the container without {option}, or as root"
+    )]
+    RootlessResourceLimit {
+        option: &'static str,
+        cgroup_version: &'static str,
+    },
+
+    #[error(
+        "host port {port} is below {first_unprivileged} \
+         (net.ipv4.ip_unprivileged_port_start), which an ordinary user cannot bind: publish on \
+         port {first_unprivileged} or above, e.g. -p {suggestion}:{container_port}"
+    )]
+    RootlessPrivilegedPort {
+        port: u16,
+        container_port: u16,
+        first_unprivileged: u16,
+        suggestion: u32,
+    },
+
     /// An operation failed, and undoing its partial work failed too.
     #[error("{error} (cleanup also failed: {cleanup})")]
     WithCleanupFailure {
@@ -241,5 +267,31 @@ mod tests {
             .exit_code(),
             125
         );
+    }
+
+    #[test]
+    fn rootless_refusals_say_what_to_do() {
+        let limit = EngineError::RootlessResourceLimit {
+            option: "--memory",
+            cgroup_version: "v1",
+        };
+        assert_eq!(
+            limit.to_string(),
+            "--memory needs a cgroup of the container's own, and an ordinary user cannot own one \
+             on this cgroup v1 host: run the container without --memory, or as root"
+        );
+        let port = EngineError::RootlessPrivilegedPort {
+            port: 80,
+            container_port: 80,
+            first_unprivileged: 1024,
+            suggestion: 8080,
+        };
+        assert_eq!(
+            port.to_string(),
+            "host port 80 is below 1024 (net.ipv4.ip_unprivileged_port_start), which an ordinary \
+             user cannot bind: publish on port 1024 or above, e.g. -p 8080:80"
+        );
+        assert_eq!(limit.exit_code(), 125);
+        assert_eq!(port.exit_code(), 125);
     }
 }

@@ -23,6 +23,8 @@ pub struct Info {
     pub cgroup_manager: String,
     pub kernel: String,
     pub hostname: String,
+    /// Whether berth runs for an ordinary user in its own user namespace.
+    pub rootless: bool,
     pub containers: usize,
     pub images: usize,
     pub checkpoint: CheckpointInfo,
@@ -78,6 +80,7 @@ impl Engine {
                 .as_ref()
                 .map(|u| u.nodename().to_string_lossy().into_owned())
                 .unwrap_or_default(),
+            rootless: self.options.rootless,
             containers: self.db.all()?.len(),
             images: self.store.images()?.len(),
             checkpoint: self.checkpoint_info(),

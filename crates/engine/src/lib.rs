@@ -32,6 +32,7 @@ mod names;
 mod network;
 mod pause_point;
 mod process;
+pub mod rootless;
 mod state;
 mod systemd;
 mod user;
@@ -83,6 +84,10 @@ pub struct EngineOptions {
     pub cleanup_program: Option<PathBuf>,
     /// Passes debug log levels to conmon and the runtime.
     pub debug: bool,
+    /// The engine runs for an ordinary user, inside the user namespace of
+    /// [`rootless::enter`]: containers get no cgroup, slirp4netns networks
+    /// and only init-process signals.
+    pub rootless: bool,
 }
 
 impl EngineOptions {
@@ -96,6 +101,7 @@ impl EngineOptions {
             conmon: None,
             cleanup_program: None,
             debug: false,
+            rootless: false,
         }
     }
 }

@@ -71,6 +71,24 @@ pub enum NetworkError {
         source: serde_json::Error,
     },
 
+    #[error("slirp4netns not found: rootless containers need it for their network; install the slirp4netns package (`apt-get install slirp4netns`) or use --network none")]
+    Slirp4netnsNotFound,
+
+    #[error("slirp4netns failed for container {container_id:.12}: {message}")]
+    Slirp4netnsFailed {
+        container_id: String,
+        message: String,
+    },
+
+    #[error(
+        "cannot publish {mapping} for container {container_id:.12}: slirp4netns replied: {message}"
+    )]
+    PortForwardFailed {
+        container_id: String,
+        mapping: String,
+        message: String,
+    },
+
     #[error("{op} {}: {source}", .path.display())]
     Io {
         op: &'static str,

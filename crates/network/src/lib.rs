@@ -1,6 +1,7 @@
 //! berth's network layer: network definitions and IP allocation
 //! ([`NetworkStore`]), network namespaces ([`netns`]), the netavark driver
-//! ([`Netavark`]), and published ports ([`ports`]). It uses nothing of
+//! ([`Netavark`]), user-mode networking for rootless containers
+//! ([`slirp4netns`]), and published ports ([`ports`]). It uses nothing of
 //! containers beyond their ids and names, and the engine composes it.
 #![deny(unsafe_code)]
 
@@ -10,6 +11,7 @@ mod host_routes;
 pub mod netavark;
 pub mod netns;
 pub mod ports;
+pub mod slirp4netns;
 mod store;
 mod subnet;
 

@@ -21,6 +21,13 @@ pub struct PortMapping {
     pub range: u16,
 }
 
+impl PortMapping {
+    /// Lists the pairs of host and container ports the mapping covers.
+    pub fn port_pairs(&self) -> impl Iterator<Item = (u16, u16)> + '_ {
+        (0..self.range.max(1)).map(|offset| (self.host_port + offset, self.container_port + offset))
+    }
+}
+
 impl fmt::Display for PortMapping {
     /// Podman's notation: `127.0.0.1:8080->80/tcp`, `0.0.0.0:8000-8001->80-81/udp`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -44,6 +51,15 @@ impl fmt::Display for PortMapping {
             self.protocol
         )
     }
+}
+
+/// Returns the first port an ordinary user may bind
+/// (`net.ipv4.ip_unprivileged_port_start`), or 1024 when it cannot be read.
+pub fn first_unprivileged_port() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(1024)
 }
 
 /// Parses one `-p [HOSTIP:][HOSTPORT:]CPORT[/PROTOCOL]` value. Ports may

@@ -17,7 +17,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::io_err;
-use crate::unpack::OVERLAY_OPAQUE_XATTR;
+
 use crate::{xattr, Driver, Image, Result, StorageError, Store};
 
 /// The kind of difference between a container path and its image.
@@ -216,7 +216,7 @@ impl<W: Write> TreeWriter<W> {
             self.builder
                 .append_data(&mut header, rel, io::empty())
                 .map_err(write_err)?;
-            let opaque = xattr::get(&path, OsStr::new(OVERLAY_OPAQUE_XATTR))
+            let opaque = xattr::get(&path, OsStr::new(crate::userns::opaque_xattr()))
                 .ok()
                 .flatten();
             if self.whiteouts && opaque.as_deref() == Some(b"y") {

@@ -19,7 +19,7 @@ use tracing::debug;
 
 use crate::copy::copy_layer;
 use crate::error::io_err;
-use crate::unpack::{unpack_layer, OVERLAY_OPAQUE_XATTR};
+use crate::unpack::unpack_layer;
 use crate::{xattr, Driver, Image, Result, StorageError, Store};
 
 /// Directory in the container dir where an imported diff is unpacked first.
@@ -109,7 +109,7 @@ fn append_tree<W: Write>(builder: &mut tar::Builder<W>, dir: &Path, prefix: &Pat
         } else if kind.is_dir() {
             header.set_entry_type(EntryType::Directory);
             append_header(builder, header, &name, io::empty(), &path)?;
-            let opaque = xattr::get(&path, OsStr::new(OVERLAY_OPAQUE_XATTR))
+            let opaque = xattr::get(&path, OsStr::new(crate::userns::opaque_xattr()))
                 .map_err(io_err("read xattrs of", &path))?;
             if opaque.as_deref() == Some(b"y") {
                 append_empty(builder, &name.join(".wh..wh..opq"), &meta, &path)?;

@@ -14,7 +14,6 @@ use tracing::warn;
 
 use crate::error::io_err;
 use crate::metadata::{lchown, set_mode, set_times};
-use crate::unpack::OVERLAY_OPAQUE_XATTR;
 use crate::{xattr, Result, StorageError};
 
 /// Copies of already copied hard-linked files, by (device, inode) of the
@@ -149,7 +148,7 @@ fn copy_xattrs(from: &Path, to: &Path) {
 }
 
 fn is_opaque(dir: &Path) -> bool {
-    matches!(xattr::get(dir, OsStr::new(OVERLAY_OPAQUE_XATTR)), Ok(Some(value)) if value == b"y")
+    matches!(xattr::get(dir, OsStr::new(crate::userns::opaque_xattr())), Ok(Some(value)) if value == b"y")
 }
 
 fn remove_any(path: &Path) -> Result<()> {

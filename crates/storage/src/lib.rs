@@ -32,6 +32,7 @@ mod store;
 #[cfg(test)]
 mod test_support;
 mod unpack;
+mod userns;
 mod xattr;
 
 pub use archive::ArchiveFormat;

@@ -94,10 +94,11 @@ fn overlay_options(lower: &[PathBuf], upper: &Path, work: &Path) -> String {
     // index=off: the same lower layers are shared by many containers, and an
     // index would tie each upper dir to one set of lower dirs.
     format!(
-        "lowerdir={},upperdir={},workdir={},index=off",
+        "lowerdir={},upperdir={},workdir={},index=off{}",
         lower.join(":"),
         upper.display(),
-        work.display()
+        work.display(),
+        crate::userns::overlay_extra_options()
     )
 }
 

@@ -191,7 +191,7 @@ fn copy_layer_applies_whiteouts_and_opaque_dirs() {
     fs::write(upper.join("opaque/new"), b"new").unwrap();
     crate::xattr::set(
         &upper.join("opaque"),
-        std::ffi::OsStr::new(crate::unpack::OVERLAY_OPAQUE_XATTR),
+        std::ffi::OsStr::new(crate::userns::opaque_xattr()),
         b"y",
     )
     .unwrap();
@@ -221,7 +221,7 @@ fn copy_layer_applies_whiteouts_and_opaque_dirs() {
     );
     let opaque = crate::xattr::get(
         &dest.join("opaque"),
-        std::ffi::OsStr::new(crate::unpack::OVERLAY_OPAQUE_XATTR),
+        std::ffi::OsStr::new(crate::userns::opaque_xattr()),
     );
     assert_eq!(opaque.unwrap(), None, "overlay xattrs are not copied");
     assert!(

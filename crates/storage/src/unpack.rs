@@ -7,7 +7,8 @@
 //! rejected, so no write goes through a link made by an earlier entry.
 //! Symlinks are created as they are and never followed. Overlay whiteouts
 //! in the tar format (`.wh.NAME`, `.wh..wh..opq`) become the kernel's
-//! form: a 0/0 character device and the `trusted.overlay.opaque` xattr.
+//! form: a 0/0 character device and the `trusted.overlay.opaque` xattr
+//! (`user.overlay.opaque` inside a user namespace, see `userns.rs`).
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
@@ -29,8 +30,6 @@ use crate::{Result, StorageError};
 
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_WHITEOUT: &str = ".wh..wh..opq";
-/// The xattr that marks a directory as opaque in an overlay upper or lower dir.
-pub(crate) const OVERLAY_OPAQUE_XATTR: &str = "trusted.overlay.opaque";
 /// The PAX record prefix that GNU tar and Docker use for xattrs.
 const PAX_XATTR_PREFIX: &str = "SCHILY.xattr.";
 
@@ -194,7 +193,7 @@ impl Unpacker<'_> {
         let name = rel.file_name().unwrap_or_default().as_bytes();
 
         if name == OPAQUE_WHITEOUT.as_bytes() {
-            if let Err(e) = xattr::set(&parent, OsStr::new(OVERLAY_OPAQUE_XATTR), b"y") {
+            if let Err(e) = xattr::set(&parent, OsStr::new(crate::userns::opaque_xattr()), b"y") {
                 warn!(dir = %parent.display(), error = %e, "cannot mark directory opaque; lower layers will show through it");
             }
             return Ok(());

@@ -84,6 +84,8 @@ pub struct CreateOptions {
     pub dns_search: Vec<String>,
     /// `--add-host NAME:IP` lines for /etc/hosts.
     pub add_hosts: Vec<String>,
+    /// `--userns`: only `host`, the default, is available.
+    pub userns: Option<String>,
     pub create_command: Vec<String>,
     /// `--sdnotify`: `container` (default), `conmon` or `ignore`.
     pub sdnotify: Option<String>,
@@ -212,8 +214,22 @@ fn resolve_config(
         Some(signal) => berth_oci::signal::parse(signal)?,
         None => libc::SIGTERM,
     };
-    let exposed_ports = image.exposed_ports().clone().unwrap_or_default();
-    let (network, network_config) = super::network::resolve(engine, options, &exposed_ports)?;
+    let rootless = engine.options.rootless;
+    check_userns(options.userns.as_deref())?;
+    let memory_limit = options.memory.as_deref().map(parse_memory).transpose()?;
+    let cpus = validate_cpus(options.cpus)?;
+    // A rootless container has slirp4netns (and its own port forwarding)
+    // instead of netavark's networks.
+    let (network, network_config, ports) = if rootless {
+        reject_rootless_limits(memory_limit, cpus, options.pids_limit)?;
+        let network = resolve_rootless_network(options.network.as_deref())?;
+        let ports = resolve_rootless_ports(&options.publish, &network)?;
+        (network, super::network::NetworkConfig::default(), ports)
+    } else {
+        let exposed_ports = image.exposed_ports().clone().unwrap_or_default();
+        let (network, network_config) = super::network::resolve(engine, options, &exposed_ports)?;
+        (network, network_config, Vec::new())
+    };
     let no_new_privileges = parse_security_opts(&options.security_opt)?;
 
     Ok(ContainerConfig {
@@ -250,9 +266,11 @@ fn resolve_config(
             .iter()
             .map(|u| parse_ulimit(u))
             .collect::<Result<_>>()?,
-        memory_limit: options.memory.as_deref().map(parse_memory).transpose()?,
-        cpus: validate_cpus(options.cpus)?,
+        memory_limit,
+        cpus,
         pids_limit: match options.pids_limit {
+            // A rootless container has no cgroup to hold a limit.
+            None if rootless => None,
             // Podman's default (containers.conf pids_limit).
             None => Some(DEFAULT_PIDS_LIMIT),
             // 0 and -1 mean no limit.
@@ -271,6 +289,7 @@ fn resolve_config(
         auto_remove: options.auto_remove,
         network,
         network_config,
+        ports,
         create_command: options.create_command.clone(),
         restart_policy: parse_restart(options.restart.as_deref(), options.auto_remove)?,
         sdnotify: crate::systemd::parse_sdnotify(options.sdnotify.as_deref())?,
@@ -292,6 +311,120 @@ fn merge_labels(
         .collect();
     labels.extend(given);
     labels
+}
+
+/// Checks `--network` of a rootless container: `slirp4netns` (the
+/// default), `none` or `host`.
+fn resolve_rootless_network(network: Option<&str>) -> Result<String> {
+    let network = network.unwrap_or("slirp4netns");
+    match network {
+        "none" | "host" | "slirp4netns" => Ok(network.to_string()),
+        other => Err(EngineError::Unsupported {
+            feature: format!(
+                "--network {other} for rootless containers (available: slirp4netns, none, host)"
+            ),
+        }),
+    }
+}
+
+/// Checks `--userns`. `host` is berth's own user namespace: the host's for
+/// root, the pause process's for an ordinary user, as in Podman.
+fn check_userns(userns: Option<&str>) -> Result<()> {
+    match userns {
+        None | Some("") | Some("host") => Ok(()),
+        // Not supported yet: keep-id needs a nested user namespace and a
+        // root filesystem whose owners are shifted to match it.
+        Some(mode @ ("keep-id" | "auto" | "nomap")) => Err(EngineError::Unsupported {
+            feature: format!("--userns={mode}"),
+        }),
+        Some(other) => Err(EngineError::InvalidOption {
+            option: "--userns",
+            value: other.to_string(),
+            reason: "use host".into(),
+        }),
+    }
+}
+
+/// Parses the `-p` values of a rootless container. Its ports are published
+/// through slirp4netns, so they need that network, and host ports an
+/// ordinary user may bind.
+fn resolve_rootless_ports(
+    publish: &[String],
+    network: &str,
+) -> Result<Vec<berth_network::PortMapping>> {
+    if publish.is_empty() {
+        return Ok(Vec::new());
+    }
+    if network != "slirp4netns" {
+        return Err(EngineError::InvalidOption {
+            option: "--publish",
+            value: publish.join(" "),
+            reason: format!(
+                "ports can only be published with --network slirp4netns, not {network}"
+            ),
+        });
+    }
+    let first_unprivileged = berth_network::ports::first_unprivileged_port();
+    let mut ports = Vec::new();
+    for mapping in publish
+        .iter()
+        .map(|value| berth_network::ports::parse_publish(value))
+    {
+        for mapping in mapping? {
+            // Not supported yet: nothing reserves a free host port for
+            // slirp4netns, so a rootless -p needs an explicit host port.
+            if mapping.host_port == 0 {
+                return Err(EngineError::Unsupported {
+                    feature: format!("-p {mapping} without a host port for rootless containers"),
+                });
+            }
+            ports.push(check_rootless_port(mapping, first_unprivileged)?);
+        }
+    }
+    Ok(ports)
+}
+
+fn check_rootless_port(
+    mapping: berth_network::PortMapping,
+    first_unprivileged: u16,
+) -> Result<berth_network::PortMapping> {
+    if mapping.host_port < first_unprivileged {
+        return Err(EngineError::RootlessPrivilegedPort {
+            port: mapping.host_port,
+            container_port: mapping.container_port,
+            first_unprivileged,
+            suggestion: u32::from(mapping.host_port) + 8000,
+        });
+    }
+    Ok(mapping)
+}
+
+/// Rejects resource limits for a rootless container on a host where the
+/// user cannot own a cgroup.
+// NOTE: cgroup v2 hosts that delegate a cgroup to the user (systemd's
+// user@.service) could honour the limits; berth rejects them there too,
+// because it has no systemd cgroup manager to place the container.
+fn reject_rootless_limits(
+    memory_limit: Option<i64>,
+    cpus: Option<f64>,
+    pids_limit: Option<i64>,
+) -> Result<()> {
+    let option = if memory_limit.is_some() {
+        "--memory"
+    } else if cpus.is_some() {
+        "--cpus"
+    } else if pids_limit.is_some_and(|limit| limit > 0) {
+        "--pids-limit"
+    } else {
+        return Ok(());
+    };
+    Err(EngineError::RootlessResourceLimit {
+        option,
+        cgroup_version: match berth_oci::cgroup::detect() {
+            berth_oci::cgroup::CgroupMode::Unified => "v2",
+            berth_oci::cgroup::CgroupMode::Hybrid | berth_oci::cgroup::CgroupMode::Legacy => "v1",
+        },
+    })
 }
 
 /// Image Env, then env files, then `-e`, later ones overriding earlier ones.

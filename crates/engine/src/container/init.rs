@@ -167,7 +167,10 @@ impl Engine {
             } else {
                 None
             },
+            // A slirp4netns container starts in a new, empty namespace that
+            // slirp4netns configures once the container exists.
             network: network.mode.clone(),
+            rootless: self.options.rootless,
         };
         let spec = berth_oci::spec::generate(&spec_options)?;
         berth_oci::spec::write_config(&paths.userdata, &spec)?;
@@ -188,6 +191,17 @@ impl Engine {
     ) -> Result<berth_oci::Created> {
         let paths = self.paths(&container.id);
         let exit_command = self.cleanup_command(std::slice::from_ref(&container.id));
+        let slirp_exit_pipe = if Self::uses_slirp4netns(container) {
+            Some(super::slirp::ExitPipe::new()?)
+        } else {
+            None
+        };
+        // conmon also holds the write end of slirp4netns's exit pipe, so the
+        // network helper ends with the container's monitor.
+        let mut held: Vec<RawFd> = held_fds.to_vec();
+        if let Some(pipe) = &slirp_exit_pipe {
+            held.push(pipe.write.as_raw_fd());
+        }
         let request = CreateRequest {
             container_id: &container.id,
             container_name: &container.name,
@@ -202,10 +216,11 @@ impl Engine {
             exit_command: &exit_command,
             terminal: container.config.tty,
             stdin: container.config.interactive,
-            monitor_cgroup: Some("/berth/conmon"),
+            // An ordinary user cannot move processes between cgroups.
+            monitor_cgroup: (!self.options.rootless).then_some("/berth/conmon"),
             timeout: CREATE_TIMEOUT,
             debug: self.options.debug,
-            held_fds,
+            held_fds: &held,
             // Activation sockets go to a newly created container only; a
             // restored one has its sockets back from the checkpoint.
             preserve_fds: match restore {
@@ -214,7 +229,13 @@ impl Engine {
             },
             restore,
         };
-        Ok(monitor.create(&request)?)
+        let created = monitor.create(&request)?;
+        if let Some(pipe) = slirp_exit_pipe {
+            // Only conmon may hold the write end from now on.
+            drop(pipe.write);
+            self.start_slirp4netns(container, created.pid, pipe.read)?;
+        }
+        Ok(created)
     }
 
     /// Records the pids of a container that conmon has just created or
@@ -272,7 +293,9 @@ impl Engine {
         }
         self.teardown_network(container);
         let cgroup = format!("{CGROUP_PARENT}/{}", container.id);
-        if let Err(e) = berth_oci::cgroup::remove(&cgroup) {
+        if self.options.rootless {
+            self.remove_slirp_socket(&container.id);
+        } else if let Err(e) = berth_oci::cgroup::remove(&cgroup) {
             warn!(container_id = %container.id, error = %e, "removing the container's cgroup failed");
         }
         match self.store.unmount(&container.id) {

@@ -17,6 +17,7 @@ mod remove;
 mod rename;
 mod restart;
 mod restore;
+mod slirp;
 mod start;
 mod stop;
 mod sync;
@@ -116,6 +117,9 @@ pub struct ContainerConfig {
     pub network: String,
     #[serde(default)]
     pub network_config: NetworkConfig,
+    /// Published ports (`-p`).
+    #[serde(default)]
+    pub ports: Vec<berth_network::PortMapping>,
     /// The command line that created the container, shown by inspect.
     pub create_command: Vec<String>,
     /// How readiness reaches systemd's `NOTIFY_SOCKET`: `container`,

@@ -195,7 +195,9 @@ impl Engine {
     pub(crate) fn setup_network(&self, container: &mut Container) -> Result<PreparedNetwork> {
         let config = container.config.network_config.clone();
         let mode = container.config.network.as_str();
-        if mode == "none" || mode == "host" {
+        // slirp4netns (rootless) configures a new, empty namespace itself
+        // once the container exists.
+        if mode == "none" || mode == "host" || mode == "slirp4netns" {
             let mode = if mode == "host" {
                 NetworkMode::Host
             } else {

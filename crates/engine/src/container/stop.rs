@@ -79,7 +79,11 @@ impl Engine {
                 if !timeout.is_zero() {
                     warn!(container_id = %container.id, timeout_seconds = timeout.as_secs(), "container did not stop in time; sending SIGKILL");
                 }
-                ignore_gone(runtime.kill(&container.id, libc::SIGKILL, true))?;
+                // A rootless runtime cannot freeze a cgroup to signal every
+                // process, so only init gets SIGKILL there, and the kernel
+                // ends the rest of the pid namespace with it.
+                let all = !self.options.rootless;
+                ignore_gone(runtime.kill(&container.id, libc::SIGKILL, all))?;
                 if !process.wait_exit(Some(KILL_GRACE)) {
                     return Err(EngineError::StopTimedOut {
                         name: container.name.clone(),

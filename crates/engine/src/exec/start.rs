@@ -229,7 +229,8 @@ impl Engine {
             preserve_fds: options.preserve_fds,
             attach: !detached,
             terminal_size: options.terminal_size.filter(|_| options.tty),
-            monitor_cgroup: Some("/berth/conmon"),
+            // An ordinary user cannot move processes between cgroups.
+            monitor_cgroup: (!self.options.rootless).then_some("/berth/conmon"),
             timeout: EXEC_TIMEOUT,
             debug: self.options.debug,
         };

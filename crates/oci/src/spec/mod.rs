@@ -111,6 +111,13 @@ pub struct SpecOptions {
     /// run as PID 1 in front of `args`.
     pub init_path: Option<PathBuf>,
     pub network: NetworkMode,
+    /// The engine runs as an ordinary user, inside the user namespace of
+    /// its pause process. The container then joins that namespace (the
+    /// spec names none) and gets no cgroup and no resource limits. With the
+    /// host's network namespace it gets /sys bind-mounted, because a user
+    /// namespace may not mount the sysfs of a network namespace it does
+    /// not own.
+    pub rootless: bool,
 }
 
 /// Builds the runtime spec.
@@ -226,6 +233,9 @@ fn build_mounts(options: &SpecOptions) -> Result<Vec<Mount>> {
     }
 
     let mut mounts = defaults::default_mounts(options.shm_size, options.privileged)?;
+    if options.rootless && options.network == NetworkMode::Host {
+        defaults::bind_host_sys(&mut mounts, options.privileged)?;
+    }
     mounts.retain(|default| {
         !user_mounts
             .iter()
@@ -322,10 +332,14 @@ fn build_linux(
         resources = resources.pids(LinuxPidsBuilder::default().limit(limit).build()?);
     }
 
-    let mut linux = LinuxBuilder::default()
-        .namespaces(namespaces)
-        .resources(resources.build()?)
-        .cgroups_path(PathBuf::from(&options.cgroups_path));
+    let mut linux = LinuxBuilder::default().namespaces(namespaces);
+    // A rootless container has no cgroup of its own to hold limits; the
+    // engine rejects limits before it gets here.
+    if !options.rootless {
+        linux = linux
+            .resources(resources.build()?)
+            .cgroups_path(PathBuf::from(&options.cgroups_path));
+    }
     if !options.privileged {
         let capabilities: Vec<String> = capability_names
             .iter()
@@ -356,6 +370,10 @@ fn build_linux(
             );
     }
     let mut linux = linux.build()?;
+    if options.rootless {
+        // oci-spec's builder starts with a deny-all device rule.
+        linux.set_resources(None);
+    }
     if options.privileged {
         // oci-spec's builder starts from its own default masked and
         // read-only lists.

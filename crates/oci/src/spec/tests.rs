@@ -517,3 +517,71 @@ fn capability_mask_gives_names_in_kernel_order() {
     assert_eq!(defaults::capabilities_in_mask(0x8004_05fb), expected);
     assert_eq!(defaults::capabilities_in_mask(0), Vec::<&str>::new());
 }
+
+#[test]
+fn rootless_spec_has_no_cgroup_or_resources() {
+    let spec = generate(&SpecOptions {
+        rootless: true,
+        pids_limit: Some(2048),
+        ..options()
+    })
+    .unwrap();
+    let linux = spec.linux().as_ref().unwrap();
+    assert!(linux.cgroups_path().is_none());
+    assert!(linux.resources().is_none());
+    let namespaces: Vec<_> = linux
+        .namespaces()
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|namespace| namespace.typ())
+        .collect();
+    assert!(!namespaces.contains(&LinuxNamespaceType::User));
+}
+
+#[test]
+fn rootless_host_network_binds_sys() {
+    let spec = generate(&SpecOptions {
+        rootless: true,
+        network: NetworkMode::Host,
+        ..options()
+    })
+    .unwrap();
+    let sys: Vec<_> = spec
+        .mounts()
+        .as_ref()
+        .unwrap()
+        .iter()
+        .filter(|mount| mount.destination().starts_with("/sys"))
+        .map(|mount| {
+            (
+                mount.destination().display().to_string(),
+                mount.typ().clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sys,
+        vec![
+            ("/sys".to_string(), "bind".to_string()),
+            ("/sys/fs/cgroup".to_string(), "bind".to_string())
+        ]
+    );
+}
+
+#[test]
+fn rootless_own_network_keeps_sysfs() {
+    let spec = generate(&SpecOptions {
+        rootless: true,
+        ..options()
+    })
+    .unwrap();
+    let sys = spec
+        .mounts()
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|mount| mount.destination() == Path::new("/sys"))
+        .unwrap();
+    assert_eq!(sys.typ().as_deref(), Some("sysfs"));
+}
