@@ -40,6 +40,14 @@ pub enum EngineError {
     #[error("container {name} is still running {seconds} s after SIGKILL: check `ps` for processes stuck in the kernel (state D)")]
     StopTimedOut { name: String, seconds: u64 },
 
+    #[error("sending signal {signal} to container {name} failed: {source}")]
+    Signal {
+        name: String,
+        signal: i32,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("{feature} is not supported yet")]
     Unsupported { feature: String },
 
@@ -115,6 +123,19 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "the container name \"web\" is already in use by 0123456789ab: remove that container or choose another name"
+        );
+    }
+
+    #[test]
+    fn signal_message_names_container_and_signal() {
+        let error = EngineError::Signal {
+            name: "web".into(),
+            signal: 15,
+            source: std::io::Error::from_raw_os_error(libc::EPERM),
+        };
+        assert_eq!(
+            error.to_string(),
+            "sending signal 15 to container web failed: Operation not permitted (os error 1)"
         );
     }
 

@@ -2,7 +2,7 @@
 //! together with its start time, and waited on through a pidfd.
 #![allow(unsafe_code)]
 
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -67,6 +67,31 @@ impl ProcessHandle {
         Some(ProcessHandle { pidfd })
     }
 
+    /// Sends `signal` through the pidfd, so that a process that reused the
+    /// pid never receives it. A process that already exited is success.
+    pub fn send_signal(&self, signal: i32) -> std::io::Result<()> {
+        // SAFETY: pidfd_send_signal takes a pidfd this handle owns, a signal
+        // number, a null siginfo (the kernel then fills in what kill(2)
+        // would) and no flags.
+        let result = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.pidfd.as_raw_fd(),
+                signal,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        if result == 0 {
+            return Ok(());
+        }
+        let error = std::io::Error::last_os_error();
+        if error.raw_os_error() == Some(libc::ESRCH) {
+            return Ok(());
+        }
+        Err(error)
+    }
+
     /// Waits until the process exits; `false` when `timeout` passed first.
     /// `None` waits without a bound.
     pub fn wait_exit(&self, timeout: Option<Duration>) -> bool {
@@ -90,39 +115,6 @@ impl ProcessHandle {
                 Err(_) => return true,
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn start_time_of_own_process_is_stable() {
-        let pid = std::process::id() as i32;
-        let first = start_time(pid).expect("own start time");
-        assert_eq!(start_time(pid), Some(first));
-    }
-
-    #[test]
-    fn handle_rejects_wrong_start_time() {
-        let pid = std::process::id() as i32;
-        let real = start_time(pid).unwrap();
-        assert!(ProcessHandle::open(pid, real + 1).is_none());
-        assert!(ProcessHandle::open(pid, real).is_some());
-    }
-
-    #[test]
-    fn wait_exit_returns_when_child_exits() {
-        let mut child = std::process::Command::new("sleep")
-            .arg("0.2")
-            .spawn()
-            .unwrap();
-        let pid = child.id() as i32;
-        let handle = ProcessHandle::open(pid, start_time(pid).unwrap()).unwrap();
-        assert!(!handle.wait_exit(Some(Duration::from_millis(10))));
-        assert!(handle.wait_exit(Some(Duration::from_secs(10))));
-        child.wait().unwrap();
     }
 }
 
@@ -166,5 +158,53 @@ pub(crate) fn wait_for_file(path: &std::path::Path, timeout: Duration) -> bool {
             // Without inotify (limit of watches reached), check again soon.
             None => std::thread::sleep(left.min(Duration::from_millis(10))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_time_of_own_process_is_stable() {
+        let pid = std::process::id() as i32;
+        let first = start_time(pid).expect("own start time");
+        assert_eq!(start_time(pid), Some(first));
+    }
+
+    #[test]
+    fn handle_rejects_wrong_start_time() {
+        let pid = std::process::id() as i32;
+        let real = start_time(pid).unwrap();
+        assert!(ProcessHandle::open(pid, real + 1).is_none());
+        assert!(ProcessHandle::open(pid, real).is_some());
+    }
+
+    #[test]
+    fn send_signal_ends_child_and_ignores_exited() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("100")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let handle = ProcessHandle::open(pid, start_time(pid).unwrap()).unwrap();
+        handle.send_signal(libc::SIGTERM).unwrap();
+        assert!(handle.wait_exit(Some(Duration::from_secs(10))));
+        child.wait().unwrap();
+        // Reaped: the pid is gone, which is success.
+        assert!(handle.send_signal(libc::SIGTERM).is_ok());
+    }
+
+    #[test]
+    fn wait_exit_returns_when_child_exits() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("0.2")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let handle = ProcessHandle::open(pid, start_time(pid).unwrap()).unwrap();
+        assert!(!handle.wait_exit(Some(Duration::from_millis(10))));
+        assert!(handle.wait_exit(Some(Duration::from_secs(10))));
+        child.wait().unwrap();
     }
 }
