@@ -23,10 +23,11 @@ fi
 
 # podman is not a dependency of berth: it is installed only as the
 # reference implementation that benchmarks and output checks compare with.
+# GNU time measures peak memory in the benchmark.
 packages=(
     conmon crun runc busybox-static catatonit uidmap slirp4netns iptables
     netavark aardvark-dns skopeo umoci fuse-overlayfs
-    golang-github-containers-common zstd tar podman docker-registry python3
+    golang-github-containers-common zstd tar podman docker-registry python3 time
 )
 
 is_installed() {

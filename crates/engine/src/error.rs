@@ -41,6 +41,14 @@ pub enum EngineError {
     #[error("container {name} is still running {seconds} s after SIGKILL: check `ps` for processes stuck in the kernel (state D)")]
     StopTimedOut { name: String, seconds: u64 },
 
+    #[error("sending signal {signal} to container {name} failed: {source}")]
+    Signal {
+        name: String,
+        signal: i32,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("{feature} is not supported yet")]
     Unsupported { feature: String },
 
@@ -246,6 +254,19 @@ mod tests {
             "checkpoint archive /tmp/c.tar.zst: it was made on arm64, but this host is amd64: restore it on an arm64 host"
         );
         assert_eq!(error.exit_code(), 125);
+    }
+
+    #[test]
+    fn signal_message_names_container_and_signal() {
+        let error = EngineError::Signal {
+            name: "web".into(),
+            signal: 15,
+            source: std::io::Error::from_raw_os_error(libc::EPERM),
+        };
+        assert_eq!(
+            error.to_string(),
+            "sending signal 15 to container web failed: Operation not permitted (os error 1)"
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! together with its start time, and waited on through a pidfd.
 #![allow(unsafe_code)]
 
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -65,6 +65,31 @@ impl ProcessHandle {
             return None;
         }
         Some(ProcessHandle { pidfd })
+    }
+
+    /// Sends `signal` through the pidfd, so that a process that reused the
+    /// pid never receives it. A process that already exited is success.
+    pub fn send_signal(&self, signal: i32) -> std::io::Result<()> {
+        // SAFETY: pidfd_send_signal takes a pidfd this handle owns, a signal
+        // number, a null siginfo (the kernel then fills in what kill(2)
+        // would) and no flags.
+        let result = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.pidfd.as_raw_fd(),
+                signal,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        if result == 0 {
+            return Ok(());
+        }
+        let error = std::io::Error::last_os_error();
+        if error.raw_os_error() == Some(libc::ESRCH) {
+            return Ok(());
+        }
+        Err(error)
     }
 
     /// Waits until the process exits; `false` when `timeout` passed first.
@@ -153,6 +178,21 @@ mod tests {
         let real = start_time(pid).unwrap();
         assert!(ProcessHandle::open(pid, real + 1).is_none());
         assert!(ProcessHandle::open(pid, real).is_some());
+    }
+
+    #[test]
+    fn send_signal_ends_child_and_ignores_exited() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("100")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let handle = ProcessHandle::open(pid, start_time(pid).unwrap()).unwrap();
+        handle.send_signal(libc::SIGTERM).unwrap();
+        assert!(handle.wait_exit(Some(Duration::from_secs(10))));
+        child.wait().unwrap();
+        // Reaped: the pid is gone, which is success.
+        assert!(handle.send_signal(libc::SIGTERM).is_ok());
     }
 
     #[test]

@@ -420,11 +420,17 @@ fn prepare_dirs(request: &CreateRequest<'_>) -> Result<()> {
 
 /// Waits for `child` until `deadline`; `None` when it is still running.
 fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
+    // conmon's first process exits within a few milliseconds of the start
+    // byte, so the first checks come soon and later ones back off.
+    let mut pause = Duration::from_micros(100);
     loop {
         match child.try_wait() {
             Ok(Some(status)) => return Some(status),
             Ok(None) if Instant::now() >= deadline => return None,
-            Ok(None) => std::thread::sleep(Duration::from_millis(2)),
+            Ok(None) => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(2));
+            }
             Err(error) => {
                 tracing::warn!(pid = child.id(), %error, "cannot wait for conmon");
                 return None;

@@ -64,6 +64,12 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
     // did not.
     conn.pragma_update(None, "synchronous", "FULL")?;
 
+    // The common case, tables at the current version, needs no write lock.
+    if let Some(found) = recorded_version(&conn)? {
+        check_version(path, found)?;
+        return Ok(conn);
+    }
+
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute_batch(SCHEMA)?;
     let version: Option<i64> = tx
@@ -76,17 +82,36 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
                 [SCHEMA_VERSION],
             )?;
         }
-        Some(found) if found > SCHEMA_VERSION => {
-            return Err(StorageError::SchemaTooNew {
-                path: path.to_path_buf(),
-                found,
-                supported: SCHEMA_VERSION,
-            });
-        }
-        Some(_) => {}
+        Some(found) => check_version(path, found)?,
     }
     tx.commit()?;
     Ok(conn)
+}
+
+/// The schema version in `image_schema`, or `None` before the tables exist.
+fn recorded_version(conn: &Connection) -> Result<Option<i64>> {
+    let has_table: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'image_schema')",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has_table {
+        return Ok(None);
+    }
+    Ok(conn
+        .query_row("SELECT version FROM image_schema", [], |row| row.get(0))
+        .optional()?)
+}
+
+fn check_version(path: &Path, found: i64) -> Result<()> {
+    if found > SCHEMA_VERSION {
+        return Err(StorageError::SchemaTooNew {
+            path: path.to_path_buf(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(())
 }
 
 /// A layer of a new image record.

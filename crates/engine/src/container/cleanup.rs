@@ -20,8 +20,10 @@ impl Engine {
             return Ok(());
         }
 
-        self.release_runtime_resources(&mut container);
-        self.db.save_state(&container.id, &container.state)?;
+        if container.has_runtime_resources() {
+            self.release_runtime_resources(&mut container);
+            self.db.save_state(&container.id, &container.state)?;
+        }
         self.emit(&container, "cleanup");
 
         if container.config.auto_remove {

@@ -38,7 +38,7 @@ impl Engine {
         // An exited container, or one whose earlier init was interrupted
         // (berth killed after the mount or the handshake), still has a
         // runtime container or mount that would make this init fail.
-        if container.state.mounted || container.state.monitor_pid != 0 {
+        if container.has_runtime_resources() {
             self.release_runtime_resources(container);
         }
 

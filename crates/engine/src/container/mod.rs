@@ -280,6 +280,14 @@ impl Container {
     pub fn short_id(&self) -> &str {
         &self.id[..12]
     }
+
+    /// Whether a mount, a runtime container or a conmon may be left to
+    /// free. Init records the mount before it starts conmon, and the
+    /// release clears both fields, so a container for which this is false
+    /// (never started, or already cleaned up) needs no runtime `delete`.
+    pub(crate) fn has_runtime_resources(&self) -> bool {
+        self.state.mounted || self.state.monitor_pid != 0
+    }
 }
 
 /// Paths of one container's files.

@@ -40,7 +40,9 @@ impl Engine {
         lock: ContainerLock,
         container: &mut Container,
     ) -> Result<()> {
-        self.release_runtime_resources(container);
+        if container.has_runtime_resources() {
+            self.release_runtime_resources(container);
+        }
         crate::pause_point::reach("remove-after-release");
         self.forget_exec_sessions(&container.id)?;
         self.store.remove_container_fs(&container.id)?;

@@ -72,8 +72,17 @@ impl Engine {
 
         if let Some(process) = &process {
             if !timeout.is_zero() {
+                // The runtime's `kill` without `--all` signals the init
+                // process and nothing else. The pidfd does the same without
+                // starting a runtime process.
                 debug!(container_id = %container.id, signal = container.config.stop_signal, "sending stop signal");
-                ignore_gone(runtime.kill(&container.id, container.config.stop_signal, false))?;
+                process
+                    .send_signal(container.config.stop_signal)
+                    .map_err(|e| EngineError::Signal {
+                        name: container.name.clone(),
+                        signal: container.config.stop_signal,
+                        source: e,
+                    })?;
             }
             if timeout.is_zero() || !process.wait_exit(Some(timeout)) {
                 if !timeout.is_zero() {
@@ -104,8 +113,16 @@ impl Engine {
         }
 
         self.sync(container)?;
-        self.release_runtime_resources(container);
-        self.db.save_state(&container.id, &container.state)?;
+        // Once this lock is free, conmon's exit command (`container
+        // cleanup`) deletes the runtime container and unmounts the rootfs,
+        // so stop returns as soon as the exit is recorded. When conmon is
+        // gone no exit command will run, and stop frees them itself.
+        let monitor_alive = process::start_time(container.state.monitor_pid)
+            == Some(container.state.monitor_start_time);
+        if !monitor_alive {
+            self.release_runtime_resources(container);
+            self.db.save_state(&container.id, &container.state)?;
+        }
         self.emit(container, "stop");
         Ok(())
     }

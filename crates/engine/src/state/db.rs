@@ -32,6 +32,12 @@ impl StateDb {
         // Many berth processes (and conmon's cleanup commands) write at once.
         conn.busy_timeout(Duration::from_secs(30))?;
 
+        // The common case, tables already made at this version, needs no
+        // write lock; an older database gets its new tables below.
+        if recorded_version(&conn)? == Some(SCHEMA_VERSION) {
+            return Ok(StateDb { conn });
+        }
+
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS container_schema (version INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS containers (
@@ -251,6 +257,21 @@ impl StateDb {
             )
             .optional()?)
     }
+}
+
+/// The version in `container_schema`, or `None` before the tables exist.
+fn recorded_version(conn: &Connection) -> Result<Option<i64>> {
+    let has_table: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'container_schema')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_table {
+        return Ok(None);
+    }
+    Ok(conn
+        .query_row("SELECT version FROM container_schema", [], |r| r.get(0))
+        .optional()?)
 }
 
 pub(super) fn to_json<T: serde::Serialize>(value: &T) -> String {
