@@ -36,6 +36,9 @@ fn main() -> ExitCode {
     ) {
         close_inherited_fds();
     }
+    if !attaches(&cli.command) {
+        restore_sigpipe();
+    }
     init_logging(&cli.global.log_level);
 
     match commands::dispatch(cli) {
@@ -63,6 +66,39 @@ fn close_inherited_fds() {
     for fd in fds {
         // The directory's own descriptor is closed already: EBADF.
         let _ = nix::unistd::close(fd);
+    }
+}
+
+/// Whether the command copies a container's streams through conmon's
+/// attach socket. A write to that socket after the container closed it
+/// must be an error berth handles, not a SIGPIPE that ends berth before
+/// it collects the exit code.
+fn attaches(command: &cli::Command) -> bool {
+    use cli::{Command, ContainerCommand, ContainerGroupCommand};
+    let verb = match command {
+        Command::Container(verb) | Command::ContainerGroup(ContainerGroupCommand::Verb(verb)) => {
+            verb
+        }
+        _ => return false,
+    };
+    matches!(
+        verb,
+        ContainerCommand::Run(_)
+            | ContainerCommand::Start(_)
+            | ContainerCommand::Attach(_)
+            | ContainerCommand::Exec(_)
+    )
+}
+
+/// Rust ignores SIGPIPE, so writing to a closed pipe (`berth logs | head`)
+/// returns an error that would be printed. Like other command-line tools,
+/// berth ends quietly instead.
+#[allow(unsafe_code)]
+fn restore_sigpipe() {
+    // SAFETY: setting a signal's disposition to the default touches no
+    // memory; it runs first in main, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -508,3 +508,24 @@ fn failed_checkpoint_quotes_criu() {
         "running false"
     );
 }
+
+#[test]
+fn export_to_missing_directory_keeps_container_running() {
+    let env = TestEnv::with_busybox();
+    let dir = run_counter(&env, "counter", "runc");
+    let output = env.berth(&[
+        "container",
+        "checkpoint",
+        "--export",
+        "/no/such/dir/c.tar.zst",
+        "counter",
+    ]);
+    assert_eq!(exit_code(&output), 125);
+    assert_eq!(
+        stderr(&output),
+        "Error: invalid --export \"/no/such/dir/c.tar.zst\": the directory /no/such/dir does not exist\n"
+    );
+    assert_eq!(inspect(&env, "counter", "{{.State.Status}}"), "running");
+    let count = read_count(&dir).unwrap();
+    wait_for_count(&dir, count + 2);
+}

@@ -244,3 +244,31 @@ fn import_rejects_invalid_name() {
         text(&output.stderr)
     );
 }
+
+#[test]
+fn rmi_all_removes_images_with_several_names() {
+    let env = TestEnv::with_busybox();
+    env.berth_ok(&["tag", "busybox", "second:1"]);
+    let stdout = env.berth_ok(&["rmi", "-a"]);
+    assert!(
+        stdout.contains("Untagged: localhost/busybox:latest\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Untagged: localhost/second:1\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Deleted: "), "{stdout}");
+    assert_eq!(env.berth_ok(&["images", "-q"]), "");
+}
+
+#[test]
+fn container_keeps_the_image_name_given() {
+    let env = TestEnv::with_busybox();
+    env.berth_ok(&["tag", "busybox", "aaa:1"]);
+    env.berth_ok(&["create", "--name", "by-tag", "busybox", "true"]);
+    env.berth_ok(&["create", "--name", "by-other", "aaa:1", "true"]);
+    let image = |name: &str| env.berth_ok(&["inspect", "--format", "{{.ImageName}}", name]);
+    assert_eq!(image("by-tag"), "localhost/busybox:latest\n");
+    assert_eq!(image("by-other"), "localhost/aaa:1\n");
+}

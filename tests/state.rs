@@ -509,10 +509,21 @@ fn sigkill_of_berth_mid_operation_is_recoverable() {
     assert_eq!(env.berth_ok(&["wait", "c4"]), "137\n");
     assert_eq!(status(&env, "c4"), "exited 137");
 
+    // Killed after the runtime started the process but before berth
+    // recorded it: the next start finds it running.
+    kill_berth_at(
+        &env,
+        "start-after-runtime-start",
+        &["run", "-d", "--name", "c6", "busybox", "sleep", "1000"],
+    );
+    assert_eq!(status(&env, "c6"), "created 0");
+    assert_eq!(env.berth_ok(&["start", "c6"]), "c6\n");
+    assert_eq!(status(&env, "c6"), "running 0");
+
     env.berth_ok(&["run", "-d", "--name", "c5", "busybox", "sleep", "1000"]);
     kill_berth_at(&env, "remove-after-release", &["rm", "-f", "c5"]);
 
-    for name in ["c1", "c2", "c3", "c4", "c5"] {
+    for name in ["c1", "c2", "c3", "c4", "c5", "c6"] {
         assert_eq!(env.berth_ok(&["rm", "-f", name]), format!("{name}\n"));
     }
     assert_eq!(env.container_ids(), Vec::<String>::new());
@@ -522,4 +533,26 @@ fn sigkill_of_berth_mid_operation_is_recoverable() {
             .count(),
         0
     );
+}
+
+#[test]
+fn restart_policy_spares_user_kill() {
+    let env = TestEnv::with_busybox();
+    env.berth_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "killed",
+        "--restart",
+        "always",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    env.berth_ok(&["kill", "killed"]);
+    assert_eq!(env.berth_ok(&["wait", "killed"]), "137\n");
+    // Give a restart, which must not happen, a chance to show.
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(status(&env, "killed"), "exited 137");
+    assert_eq!(inspect_number(&env, "killed", ".RestartCount"), 0);
 }

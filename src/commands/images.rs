@@ -181,7 +181,12 @@ pub fn remove(engine: &Engine, args: &RmiArgs) -> CliResult {
     };
     let mut failure = None;
     for name in &names {
-        match engine.remove_image(name, args.force) {
+        let result = if args.all {
+            engine.remove_image_all_names(name, args.force)
+        } else {
+            engine.remove_image(name, args.force)
+        };
+        match result {
             Ok(removed) => {
                 for item in removed {
                     match item {

@@ -199,6 +199,10 @@ pub(crate) fn import(engine: &Engine, archive: &Path, options: &RestoreOptions) 
             names::validate(name)?;
             (new_id(), name.clone())
         }
+        // The same id as a live container of another root on this host
+        // would share its cgroup (`/berth/<id>`), and removing one would
+        // kill the other; such an import gets a new id.
+        None if id_in_use_on_host(&config.id) => (new_id(), config.name.clone()),
         None => (config.id.clone(), config.name.clone()),
     };
     if engine.db.get(&id)?.is_some() {
@@ -420,4 +424,10 @@ mod tests {
         assert_ne!(arch, "x86_64");
         assert_ne!(arch, "aarch64");
     }
+}
+
+/// Whether a container with this id exists on the host under any berth
+/// root: its cgroup or the runtime's view of it would collide.
+fn id_in_use_on_host(id: &str) -> bool {
+    berth_oci::cgroup::exists(&format!("{}/{id}", crate::container::CGROUP_PARENT))
 }

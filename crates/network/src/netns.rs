@@ -22,6 +22,11 @@ pub fn create(path: &Path) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| error("create directory for", e))?;
     }
+    // A berth killed between making the mount point and recording it leaves
+    // one behind; nothing else uses this container's path.
+    if path.exists() {
+        remove(path)?;
+    }
     std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

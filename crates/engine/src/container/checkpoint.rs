@@ -191,6 +191,21 @@ fn check_options(container: &Container, options: &CheckpointOptions) -> Result<(
             reason: "it only applies with --export".into(),
         });
     }
+    // Checked before CRIU stops the container: an export that can only
+    // fail must not cost a running container.
+    if let Some(target) = &options.export {
+        let dir = target
+            .parent()
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        if !dir.is_dir() {
+            return Err(EngineError::InvalidOption {
+                option: "--export",
+                value: target.display().to_string(),
+                reason: format!("the directory {} does not exist", dir.display()),
+            });
+        }
+    }
     if container.config.auto_remove && options.export.is_none() && !options.leave_running {
         return Err(EngineError::InvalidOption {
             option: "checkpoint",

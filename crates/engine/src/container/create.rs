@@ -233,8 +233,12 @@ fn resolve_config(
     let no_new_privileges = parse_security_opts(&options.security_opt)?;
 
     Ok(ContainerConfig {
+        // The name the user gave, when the image has it; an id gets the
+        // image's first name, as in Podman.
         image_name: image_names
-            .first()
+            .iter()
+            .find(|name| crate::image::names_match(name, &options.image))
+            .or(image_names.first())
             .cloned()
             .unwrap_or_else(|| options.image.clone()),
         entrypoint,

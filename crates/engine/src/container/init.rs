@@ -404,6 +404,11 @@ pub(crate) fn classify_runtime_error(error: EngineError, name: &str) -> EngineEr
         _ => return error,
     };
     let lower = message.to_ascii_lowercase();
+    // The runtime's own fifo, missing when its container is not in the
+    // created state, is not the container's command.
+    if lower.contains("exec.fifo") {
+        return error;
+    }
     if lower.contains("executable file not found")
         || lower.contains("executable file `")
         || (lower.contains("exec") && lower.contains("no such file or directory"))

@@ -34,6 +34,7 @@ pub use checkpoint::{CheckpointOptions, CheckpointReport, CheckpointState};
 pub(crate) use checkpoint::{CHECKPOINT_DIR, INVENTORY};
 
 pub use create::{CreateOptions, MountRequest};
+pub(crate) use init::CGROUP_PARENT;
 pub use inspect::ContainerInspect;
 pub use inspect_network::{InspectEndpoint, InspectHostPort, InspectNetworkSettings};
 pub use list::{human_duration, ContainerSummary, ListOptions};
@@ -286,7 +287,7 @@ impl Container {
     /// release clears both fields, so a container for which this is false
     /// (never started, or already cleaned up) needs no runtime `delete`.
     pub(crate) fn has_runtime_resources(&self) -> bool {
-        self.state.mounted || self.state.monitor_pid != 0
+        self.state.mounted || self.state.monitor_pid != 0 || self.state.network.is_some()
     }
 }
 

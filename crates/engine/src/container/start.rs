@@ -82,7 +82,15 @@ impl Engine {
 
     fn runtime_start(&self, container: &mut Container) -> Result<()> {
         let runtime = self.runtime(&container.config.runtime)?;
-        runtime.start(&container.id)?;
+        if let Err(error) = runtime.start(&container.id) {
+            // A berth killed right after `<runtime> start` left the container
+            // running but recorded as created; that start counts.
+            let running = matches!(runtime.state(&container.id), Ok(Some(state)) if state.status == "running");
+            if !running {
+                return Err(error.into());
+            }
+        }
+        crate::pause_point::reach("start-after-runtime-start");
         debug!(container_id = %container.id, "container started");
 
         container.state.status = Some(ContainerStatus::Running);

@@ -69,6 +69,7 @@ impl Engine {
             Signal::SIGTERM
         };
         let exec_sessions = self.signal_exec_sessions(container, exec_signal)?;
+        let mut killed = false;
 
         if let Some(process) = &process {
             if !timeout.is_zero() {
@@ -93,6 +94,7 @@ impl Engine {
                 // ends the rest of the pid namespace with it.
                 let all = !self.options.rootless;
                 ignore_gone(runtime.kill(&container.id, libc::SIGKILL, all))?;
+                killed = true;
                 if !process.wait_exit(Some(KILL_GRACE)) {
                     return Err(EngineError::StopTimedOut {
                         name: container.name.clone(),
@@ -108,8 +110,20 @@ impl Engine {
         // own exit comes later, after the exit command, which waits for
         // this process's lock, so waiting for conmon here would deadlock.
         let exit_file = self.paths(&container.id).exit_file;
-        if !process::wait_for_file(&exit_file, KILL_GRACE) {
+        let monitor_alive = process::start_time(container.state.monitor_pid)
+            == Some(container.state.monitor_start_time);
+        if monitor_alive && !process::wait_for_file(&exit_file, KILL_GRACE) {
             warn!(container_id = %container.id, "conmon wrote no exit file after the container stopped");
+        }
+        if !monitor_alive && container.state.status().is_active() {
+            // No conmon to report the exit: the code is the signal that
+            // ended the process, as the shell would report it.
+            let code = if killed {
+                128 + libc::SIGKILL
+            } else {
+                128 + container.config.stop_signal
+            };
+            self.record_exit(container, code, chrono::Utc::now())?;
         }
 
         self.sync(container)?;
@@ -130,7 +144,7 @@ impl Engine {
     /// Sends `signal` to a running container's init process.
     pub fn kill(&self, name_or_id: &str, signal: &str) -> Result<()> {
         let signal = berth_oci::signal::parse(signal)?;
-        let (_lock, container) = self.lock_container(name_or_id)?;
+        let (_lock, mut container) = self.lock_container(name_or_id)?;
         if !matches!(
             container.state.status(),
             ContainerStatus::Running | ContainerStatus::Paused
@@ -140,6 +154,12 @@ impl Engine {
                 "kill",
                 ": only running containers can be signalled",
             ));
+        }
+        // As in Podman, a container the user killed is not brought back by
+        // its restart policy, whatever the signal.
+        if !container.state.stopped_by_user {
+            container.state.stopped_by_user = true;
+            self.db.save_state(&container.id, &container.state)?;
         }
         let runtime = self.runtime(&container.config.runtime)?;
         runtime.kill(&container.id, signal, false)?;

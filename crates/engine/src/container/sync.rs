@@ -98,7 +98,7 @@ impl Engine {
         Ok(())
     }
 
-    fn record_exit(
+    pub(crate) fn record_exit(
         &self,
         container: &mut Container,
         code: i32,

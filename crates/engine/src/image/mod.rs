@@ -93,6 +93,21 @@ impl Engine {
     /// one name left. An image that containers use is kept unless `force`,
     /// which removes those containers too.
     pub fn remove_image(&self, name_or_id: &str, force: bool) -> Result<Vec<RemovedImage>> {
+        self.remove_image_with(name_or_id, force, false)
+    }
+
+    /// Removes an image by id with every name it has, as `rmi --all`
+    /// does; containers that use it still need `force`.
+    pub fn remove_image_all_names(&self, id: &str, force: bool) -> Result<Vec<RemovedImage>> {
+        self.remove_image_with(id, force, true)
+    }
+
+    fn remove_image_with(
+        &self,
+        name_or_id: &str,
+        force: bool,
+        all_names: bool,
+    ) -> Result<Vec<RemovedImage>> {
         let image = self.store.lookup(name_or_id)?;
         let by_name = !image
             .id
@@ -114,7 +129,7 @@ impl Engine {
             removed.push(RemovedImage::Untagged(name));
             return Ok(removed);
         }
-        if !by_name && image.names.len() > 1 && !force {
+        if !by_name && image.names.len() > 1 && !force && !all_names {
             return Err(EngineError::InvalidOption {
                 option: "image",
                 value: name_or_id.to_string(),
@@ -216,7 +231,7 @@ fn repo_of(name: &str) -> &str {
 
 /// Whether the stored name `stored` is what the user meant by `given`
 /// (`busybox` for `localhost/busybox:latest`).
-fn names_match(stored: &str, given: &str) -> bool {
+pub(crate) fn names_match(stored: &str, given: &str) -> bool {
     if stored == given {
         return true;
     }
