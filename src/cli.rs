@@ -440,6 +440,18 @@ pub struct CreateArgs {
     #[arg(long)]
     pub sdnotify: Option<String>,
 
+    /// When to pull the image: missing (the default: only when it is not in
+    /// the store), always, never, or newer (here the same as missing).
+    #[arg(long, default_value = "missing", value_name = "POLICY")]
+    pub pull: String,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
+    /// USERNAME:PASSWORD for the registry when the image is pulled.
+    #[arg(long, value_name = "USERNAME:PASSWORD")]
+    pub creds: Option<String>,
+
     /// Restart policy applied when the container exits: no, always,
     /// on-failure[:MAX_RETRIES] or unless-stopped.
     #[arg(long)]

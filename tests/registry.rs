@@ -30,6 +30,39 @@ fn busybox_layer() -> Vec<u8> {
 }
 
 #[test]
+fn run_pulls_missing_image_unless_never() {
+    let source = TestEnv::new();
+    let registry = Registry::start(source.dir(), None);
+    push_busybox(&source, &registry);
+
+    let env = TestEnv::new();
+    let name = format!("{}/busybox:1", registry.host());
+    let output = env.berth(&["run", "--rm", "--pull", "never", &name, "true"]);
+    assert_eq!(exit_code(&output), 125);
+    assert!(
+        text(&output.stderr).contains("image not found"),
+        "{}",
+        text(&output.stderr)
+    );
+
+    let stdout = env.berth_ok(&[
+        "run",
+        "--rm",
+        "--tls-verify=false",
+        &name,
+        "echo",
+        "pulled by run",
+    ]);
+    assert_eq!(stdout, "pulled by run\n");
+    assert_eq!(
+        env.berth_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]),
+        format!("{name}\n")
+    );
+    let output = env.berth(&["run", "--rm", "--pull", "sometimes", &name, "true"]);
+    assert_eq!(exit_code(&output), 125);
+}
+
+#[test]
 fn push_then_pull_keeps_digest_and_runs() {
     let source = TestEnv::new();
     let registry = Registry::start(source.dir(), None);

@@ -9,7 +9,7 @@ use berth_engine::{
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use super::{CliError, CliResult};
-use crate::cli::{LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryArgs};
+use crate::cli::{CreateArgs, LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryArgs};
 
 pub fn pull(engine: &Engine, args: &PullArgs) -> CliResult {
     let mut platform = match &args.platform {
@@ -93,6 +93,38 @@ fn registry_host(server: &str) -> &str {
         .or_else(|| server.strip_prefix("http://"))
         .unwrap_or(server);
     server.split('/').next().unwrap_or(server)
+}
+
+/// Pulls the image of `create`/`run` as `--pull` says: when it is missing
+/// from the store (the default), always, or never.
+pub(super) fn pull_for_create(engine: &Engine, args: &CreateArgs) -> Result<(), CliError> {
+    let pull = match args.pull.as_str() {
+        "always" => true,
+        "missing" | "newer" => match engine.inspect_image(&args.image) {
+            Ok(_) => false,
+            Err(berth_engine::EngineError::Storage(berth_engine::StorageError::NoSuchImage {
+                ..
+            })) => true,
+            Err(error) => return Err(error.into()),
+        },
+        "never" => false,
+        other => {
+            return Err(CliError::Usage(format!(
+                "invalid --pull {other:?}: use missing, always, never or newer"
+            )))
+        }
+    };
+    if !pull {
+        return Ok(());
+    }
+    let options = PullOptions {
+        registry: registry_options(&args.registry, args.creds.as_deref())?,
+        ..PullOptions::default()
+    };
+    with_progress(false, "Copying blob", |progress| {
+        engine.pull(&args.image, &options, progress)
+    })?;
+    Ok(())
 }
 
 fn registry_options(args: &RegistryArgs, creds: Option<&str>) -> Result<RegistryOptions, CliError> {

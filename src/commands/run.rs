@@ -8,6 +8,7 @@ use crate::cli::{AttachArgs, CreateArgs, GlobalOptions, RunArgs, StartArgs};
 use crate::terminal;
 
 pub fn create(engine: &Engine, args: &CreateArgs) -> CliResult {
+    super::registry::pull_for_create(engine, args)?;
     let id = engine.create(&create_options(args)?)?;
     println!("{id}");
     Ok(0)
@@ -15,6 +16,7 @@ pub fn create(engine: &Engine, args: &CreateArgs) -> CliResult {
 
 pub fn run(engine: &Engine, global: &GlobalOptions, args: &RunArgs) -> CliResult {
     let options = create_options(&args.create)?;
+    super::registry::pull_for_create(engine, &args.create)?;
     let id = engine.create(&options)?;
 
     if args.detach {
