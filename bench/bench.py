@@ -427,7 +427,7 @@ class Benchmark:
 
     def preflight(self):
         """Check that each engine runs a container at all."""
-        self.run.timed(self.ws.berth("run", "--rm", IMAGE_BERTH, "true"))
+        self.run.timed(self.ws.berth("run", "--rm", "--network", "none", IMAGE_BERTH, "true"))
         self.run.timed(self.ws.podman("run", "--rm", "--network", "none", IMAGE_PODMAN, "true"))
         self.run.timed(self.ws.raw("crun", "run", "--bundle", str(self.ws.bundles["true"]),
                                    self.unique("preflight")))
@@ -446,7 +446,7 @@ class Benchmark:
 
     def run_rm_argv(self, engine, runtime):
         if engine == "berth":
-            return self.ws.berth("run", "--rm", IMAGE_BERTH, "true", runtime=runtime)
+            return self.ws.berth("run", "--rm", "--network", "none", IMAGE_BERTH, "true", runtime=runtime)
         if engine == "podman":
             return self.ws.podman("run", "--rm", "--runtime", runtime, "--network", "none",
                                   IMAGE_PODMAN, "true")
@@ -476,7 +476,7 @@ class Benchmark:
     def lifecycle_argvs(self, engine, name):
         if engine == "berth":
             b = self.ws.berth
-            return [b("create", "--name", name, IMAGE_BERTH, *SLEEPING), b("start", name),
+            return [b("create", "--name", name, "--network", "none", IMAGE_BERTH, *SLEEPING), b("start", name),
                     b("stop", "-t", "0", name), b("rm", name)]
         if engine == "podman":
             p = self.ws.podman
@@ -514,7 +514,7 @@ class Benchmark:
         """
         if engine == "berth":
             b = self.ws.berth
-            container_id = Runner.output(b("run", "-d", "--name", name, IMAGE_BERTH,
+            container_id = Runner.output(b("run", "-d", "--name", name, "--network", "none", IMAGE_BERTH,
                                            *SIGTERM_EXITING))
             pid = Runner.output(b("inspect", "--format", "{{.State.Pid}}", name))
             exit_file = self.ws.dir / "berth-runroot" / "exits" / container_id
@@ -538,13 +538,13 @@ class Benchmark:
         s = self.settings
         b, p, r = self.ws.berth, self.ws.podman, self.ws.raw
         for i in range(s.ps_created):
-            Runner.output(b("create", "--name", f"created-{i}", IMAGE_BERTH, "true"))
+            Runner.output(b("create", "--name", f"created-{i}", "--network", "none", IMAGE_BERTH, "true"))
             Runner.output(p("create", "--name", f"created-{i}", "--network", "none",
                             IMAGE_PODMAN, "true"))
             self.run.timed(r("crun", "create", "--bundle", str(self.ws.bundles["sleep"]),
                              f"created-{i}"))
         for i in range(s.ps_running):
-            Runner.output(b("run", "-d", "--name", f"running-{i}", IMAGE_BERTH, *SLEEPING))
+            Runner.output(b("run", "-d", "--name", f"running-{i}", "--network", "none", IMAGE_BERTH, *SLEEPING))
             Runner.output(p("run", "-d", "--name", f"running-{i}", "--network", "none",
                             IMAGE_PODMAN, *SLEEPING))
             self.run.timed(r("crun", "run", "--detach", "--bundle",

@@ -566,3 +566,27 @@ fn info_and_version_describe_host() {
         "{version}"
     );
 }
+
+#[test]
+fn run_with_debug_log_level_works() {
+    let env = TestEnv::with_busybox();
+    for runtime in ["crun", "runc"] {
+        let output = env.berth(&[
+            "--log-level",
+            "debug",
+            "run",
+            "--rm",
+            "--runtime",
+            runtime,
+            "busybox",
+            "echo",
+            "debug",
+        ]);
+        assert_eq!(exit_code(&output), 0, "{runtime}: {}", text(&output.stderr));
+        assert_eq!(text(&output.stdout), "debug\n", "{runtime}");
+        assert!(
+            text(&output.stderr).contains("running conmon"),
+            "{runtime}: no debug log"
+        );
+    }
+}

@@ -388,7 +388,7 @@ fn conmon_args(request: &CreateRequest<'_>) -> Vec<String> {
         // container's stderr (which is where its stderr ends up).
         runtime_args.extend([
             "--log-format=json".to_string(),
-            "--log-level=debug".to_string(),
+            "--debug".to_string(),
             format!("--log={}", path(&request.bundle.join(RUNTIME_LOG))),
         ]);
     }
@@ -589,7 +589,7 @@ mod tests {
         assert!(
             joined.ends_with(
                 "--runtime-arg --root --runtime-arg /run/berth/runtime/crun \
-                 --runtime-arg --log-format=json --runtime-arg --log-level=debug \
+                 --runtime-arg --log-format=json --runtime-arg --debug \
                  --runtime-arg --log=/var/lib/berth/containers/abc/userdata/oci-log"
             ),
             "{joined}"

@@ -352,7 +352,7 @@ fn exec_args(request: &ExecRequest<'_>) -> Vec<String> {
     if request.debug {
         runtime_args.extend([
             "--log-format=json".to_string(),
-            "--log-level=debug".to_string(),
+            "--debug".to_string(),
             format!("--log={}", path(&request.session_dir.join(RUNTIME_LOG))),
         ]);
     }
