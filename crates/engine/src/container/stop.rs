@@ -168,8 +168,8 @@ impl Engine {
     }
 }
 
-/// A kill that fails because the container is already gone is success for
-/// `stop`.
+/// Treats a kill that fails because the container is already gone as
+/// success for `stop`.
 fn ignore_gone(result: berth_oci::Result<()>) -> Result<()> {
     match result {
         Err(berth_oci::OciError::RuntimeFailed { message, .. })

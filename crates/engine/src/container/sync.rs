@@ -118,7 +118,7 @@ impl Engine {
     }
 }
 
-/// The exit code and the time conmon wrote it, if the exit file exists.
+/// Reads the exit code and the time conmon wrote it, if the exit file exists.
 fn read_exit_file(paths: &ContainerPaths) -> Result<Option<(i32, DateTime<Utc>)>> {
     let text = match std::fs::read_to_string(&paths.exit_file) {
         Ok(text) => text,
