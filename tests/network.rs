@@ -489,3 +489,40 @@ fn network_rm_rejects_used_network_without_force() {
     env.berth_ok(&["network", "rm", "-f", &network.name]);
     assert_eq!(env.container_ids(), Vec::<String>::new());
 }
+
+#[test]
+fn same_subnet_in_another_root_is_refused_at_start() {
+    let first = env_with_busybox();
+    let network = TestNetwork::create(&first);
+
+    // A second root knows nothing of the first one's network and, while no
+    // bridge of that subnet is up, lets the same subnet be created.
+    let second = env_with_busybox();
+    let subnet = format!("10.92.{}.0/24", network.octet);
+    let name = format!("{}-twin", network.name);
+    second.berth_ok(&["network", "create", "--subnet", &subnet, &name]);
+
+    first.berth_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "up",
+        "--network",
+        &network.name,
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let output = second.berth(&["run", "--rm", "--network", &name, "busybox", "true"]);
+    assert_eq!(exit_code(&output), 125);
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "subnet {subnet} overlaps the host route to {subnet} on {}",
+            network.bridge()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(second.container_ids(), Vec::<String>::new());
+    second.berth_ok(&["network", "rm", "-f", &name]);
+}

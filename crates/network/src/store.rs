@@ -253,6 +253,29 @@ impl NetworkStore {
         }
     }
 
+    /// Rejects a network whose subnet the host routes through an interface
+    /// other than the network's own bridge, such as a bridge of another
+    /// berth root with the same subnet.
+    pub fn check_routes(&self, network: &crate::Network) -> Result<()> {
+        let Some(subnet) = network.subnet() else {
+            return Ok(());
+        };
+        for route in host_routes::read()? {
+            if route.interface != network.network_interface
+                && route.destination.overlaps(&subnet.subnet)
+            {
+                return Err(NetworkError::SubnetOverlap {
+                    subnet: subnet.subnet.to_string(),
+                    other: format!(
+                        "the host route to {} on {}",
+                        route.destination, route.interface
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Rejects a subnet that overlaps another network of this root or a
     /// route of the host, except routes through the network's own bridge.
     fn check_overlap(&self, subnet: &Ipv4Subnet, bridge: &str) -> Result<()> {

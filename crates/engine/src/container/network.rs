@@ -239,6 +239,12 @@ impl Engine {
             .iter()
             .map(|name| self.networks.get(name))
             .collect::<berth_network::Result<Vec<_>>>()?;
+        // Another berth root may have brought up a bridge with the same
+        // subnet after this network was created; two such bridges break
+        // forwarding for both, so this container does not start.
+        for network in &networks {
+            self.networks.check_routes(network)?;
+        }
         {
             let _store_lock = self.networks.lock()?;
             for (index, network) in networks.into_iter().enumerate() {
