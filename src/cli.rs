@@ -109,6 +109,10 @@ pub enum Command {
     /// Show how berth runs on this host.
     Info(FormatArgs),
 
+    /// System-wide views.
+    #[command(subcommand)]
+    System(SystemCommand),
+
     /// Show berth's version.
     Version(FormatArgs),
 
@@ -287,6 +291,14 @@ pub struct PortArgs {
     /// Only this container port: PORT[/PROTOCOL].
     pub container: String,
     pub port: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Show the disk space images and containers use.
+    Df(FormatArgs),
+    /// Show how berth runs on this host (as `berth info`).
+    Info(FormatArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -272,3 +272,41 @@ fn container_keeps_the_image_name_given() {
     assert_eq!(image("by-tag"), "localhost/busybox:latest\n");
     assert_eq!(image("by-other"), "localhost/aaa:1\n");
 }
+
+#[test]
+fn system_df_counts_images_and_container_layers() {
+    let env = TestEnv::with_busybox();
+    env.berth_ok(&[
+        "run",
+        "--network",
+        "none",
+        "--name",
+        "writer",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 5000 /dev/zero > /big",
+    ]);
+    let json: serde_json::Value =
+        serde_json::from_str(&env.berth_ok(&["system", "df", "--format", "json"])).unwrap();
+    let images = &json[0];
+    assert_eq!(images["Type"], "Images");
+    assert_eq!(
+        (images["Total"].as_u64(), images["Active"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(images["RawReclaimable"], 0);
+    let containers = &json[1];
+    assert_eq!(containers["Type"], "Containers");
+    assert_eq!(
+        (containers["Total"].as_u64(), containers["Active"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(containers["RawSize"], 5000);
+    assert_eq!(containers["Reclaimable"], "5kB (100%)");
+    let table = env.berth_ok(&["system", "df"]);
+    assert!(
+        table.starts_with("TYPE           TOTAL       ACTIVE      SIZE        RECLAIMABLE\n"),
+        "{table}"
+    );
+}

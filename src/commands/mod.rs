@@ -18,6 +18,7 @@ use berth_engine::{rootless, Engine, EngineError, EngineOptions};
 
 use crate::cli::{
     Cli, Command, ContainerCommand, ContainerGroupCommand, GlobalOptions, ImageCommand,
+    SystemCommand,
 };
 use crate::format::FormatError;
 
@@ -114,6 +115,8 @@ pub fn dispatch(cli: Cli) -> CliResult {
         Command::History(args) => changes::history(&open(&global)?, &args),
         Command::Tag(args) => images::tag(&open(&global)?, &args),
         Command::Info(args) => system::info(&open(&global)?, &args),
+        Command::System(SystemCommand::Info(args)) => system::info(&open(&global)?, &args),
+        Command::System(SystemCommand::Df(args)) => system::df(&open(&global)?, &args),
         Command::Version(args) => system::version(&args),
         Command::Completion { shell } => system::completion(shell),
     }

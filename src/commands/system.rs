@@ -119,3 +119,84 @@ pub fn completion(shell: clap_complete::Shell) -> CliResult {
     clap_complete::generate(shell, &mut command, "berth", &mut std::io::stdout());
     Ok(0)
 }
+
+/// `system df`: Podman's table, or JSON (one object per kind) with `--format json`.
+pub fn df(engine: &berth_engine::Engine, args: &FormatArgs) -> CliResult {
+    let usage = engine.disk_usage()?;
+    let rows = [
+        ("Images", &usage.images),
+        ("Containers", &usage.containers),
+        ("Local Volumes", &usage.volumes),
+    ];
+    let values: Vec<Value> = rows
+        .iter()
+        .map(|(kind, summary)| {
+            json!({
+                "Type": kind,
+                "Total": summary.total,
+                "Active": summary.active,
+                "Size": human_bytes(summary.size),
+                "RawSize": summary.size,
+                "Reclaimable": reclaimable(summary),
+                "RawReclaimable": summary.reclaimable,
+            })
+        })
+        .collect();
+    match args.format.as_deref() {
+        Some("json") => print!(
+            "{}",
+            format::to_json(&Value::Array(values), format::JsonStyle::List)
+        ),
+        Some(template) => print!(
+            "{}",
+            format::render_rows(template, &values, &std::collections::HashMap::new())?
+        ),
+        None => {
+            let table: Vec<Vec<String>> = values
+                .iter()
+                .map(|v| {
+                    ["Type", "Total", "Active", "Size", "Reclaimable"]
+                        .iter()
+                        .map(|k| match &v[k] {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        })
+                        .collect()
+                })
+                .collect();
+            print!(
+                "{}",
+                format::table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &table)
+            );
+        }
+    }
+    Ok(0)
+}
+
+/// `1.23MB (45%)`, as Podman prints the reclaimable column.
+fn reclaimable(summary: &berth_engine::UsageSummary) -> String {
+    let percent = (summary.reclaimable * 100)
+        .checked_div(summary.size)
+        .unwrap_or(0);
+    format!("{} ({percent}%)", human_bytes(summary.reclaimable))
+}
+
+/// Decimal sizes without a space, as Podman's `system df` prints them.
+fn human_bytes(bytes: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < units.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    let text = if unit == 0 {
+        format!("{bytes}")
+    } else {
+        format!("{value:.3}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    };
+    format!("{text}{}", units[unit])
+}

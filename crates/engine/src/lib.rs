@@ -21,6 +21,7 @@
 
 mod checkpoint_archive;
 pub mod container;
+mod disk_usage;
 mod error;
 mod etc_files;
 pub mod events;
@@ -54,6 +55,7 @@ pub use container::{
     InterfaceState, ListOptions, LogLine, LogOptions, MountRequest, NetworkConfig, NetworkState,
     RemoveOptions, RestartPolicy, RestoreOptions, RestoreReport, WaitCondition,
 };
+pub use disk_usage::{DiskUsage, UsageSummary};
 pub use error::{ArchiveProblem, EngineError, Result};
 pub use exec::{ExecInspect, ExecOptions, ExecProcessConfig};
 pub use image::{
