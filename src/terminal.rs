@@ -52,6 +52,31 @@ fn rustix_like_winsize(fd: std::os::fd::BorrowedFd<'_>) -> Option<(u16, u16)> {
     (result == 0 && size.ws_row > 0).then_some((size.ws_row, size.ws_col))
 }
 
+/// Blocks SIGWINCH in this thread and the threads it starts later, so that
+/// [`forward_window_changes`] can wait for it.
+pub fn block_window_changes() {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGWINCH);
+    let _ = set.thread_block();
+}
+
+/// Starts a thread that calls `resize` with the terminal's size on every
+/// SIGWINCH, until `resize` returns false (the session is gone). Call
+/// [`block_window_changes`] first.
+pub fn forward_window_changes(resize: impl Fn(u16, u16) -> bool + Send + 'static) {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGWINCH);
+    std::thread::spawn(move || {
+        while set.wait().is_ok() {
+            if let Some((rows, cols)) = size() {
+                if !resize(rows, cols) {
+                    return;
+                }
+            }
+        }
+    });
+}
+
 /// Signals forwarded to the container while berth is attached.
 const PROXIED: &[Signal] = &[
     Signal::SIGINT,

@@ -440,3 +440,61 @@ fn assert_no_sessions(env: &TestEnv) {
         "session directories left: {leftovers:?}"
     );
 }
+
+/// Runs `berth ARGS` on a pseudo-terminal of 30x100 that becomes 40x120
+/// after a second (with SIGWINCH to berth), and returns what it printed.
+/// Python's pty module does the terminal work.
+const WINDOW_CHANGE_SCRIPT: &str = r#"
+import os, pty, fcntl, termios, struct, time, signal, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+time.sleep(1.0)
+fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+os.kill(pid, signal.SIGWINCH)
+out = b""
+deadline = time.time() + 20
+while time.time() < deadline:
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        break
+    if not data:
+        break
+    out += data
+os.waitpid(pid, 0)
+sys.stdout.write(out.decode())
+"#;
+
+#[test]
+fn exec_tty_follows_window_changes() {
+    let env = env_with_containers();
+    let script = env.dir().join("winch.py");
+    std::fs::write(&script, WINDOW_CHANGE_SCRIPT).unwrap();
+    let output = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(env!("CARGO_BIN_EXE_berth"))
+        .args([
+            "--root",
+            env.root().to_str().unwrap(),
+            "--runroot",
+            env.runroot().to_str().unwrap(),
+        ])
+        .args([
+            "exec",
+            "-t",
+            "crun",
+            "sh",
+            "-c",
+            "stty size; sleep 2; stty size",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&output.stdout),
+        "30 100\r\r\n40 120\r\r\n",
+        "{}",
+        text(&output.stderr)
+    );
+}

@@ -30,9 +30,11 @@ pub fn exec(engine: &Engine, args: &ExecArgs) -> CliResult {
         return Ok(0);
     }
 
-    // NOTE: window-size changes after the start are not forwarded to the
-    // session's terminal, and signals to berth are not forwarded to the
-    // command (Podman's exec has no signal proxy either).
+    // Signals to berth are not forwarded to the command (Podman's exec has
+    // no signal proxy either); window-size changes are, with -t.
+    if args.tty {
+        terminal::block_window_changes();
+    }
     let raw_mode = if args.tty && args.interactive && std::io::stdin().is_terminal() {
         terminal::RawMode::enable()
     } else {
@@ -47,7 +49,11 @@ pub fn exec(engine: &Engine, args: &ExecArgs) -> CliResult {
         stdout: Box::new(std::io::stdout()),
         stderr: Box::new(std::io::stderr()),
     };
-    let exit_code = engine.exec_attached(&args.container, &options, io);
+    let exit_code = engine.exec_attached_with(&args.container, &options, io, |session| {
+        if args.tty {
+            terminal::forward_window_changes(move |rows, cols| session.resize(rows, cols).is_ok());
+        }
+    });
     drop(raw_mode);
     Ok(exit_code?)
 }

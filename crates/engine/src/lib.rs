@@ -57,7 +57,7 @@ pub use container::{
 };
 pub use disk_usage::{DiskUsage, UsageSummary};
 pub use error::{ArchiveProblem, EngineError, Result};
-pub use exec::{ExecInspect, ExecOptions, ExecProcessConfig};
+pub use exec::{ExecInspect, ExecOptions, ExecProcessConfig, ExecTerminal};
 pub use image::{
     login, logout, HistoryEntry, ImageInspect, ImageSummary, LoadedImage, RemovedImage,
 };

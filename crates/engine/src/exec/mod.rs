@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::Engine;
 
 pub use inspect::{ExecInspect, ExecProcessConfig};
-pub use start::ExecOptions;
+pub use start::{ExecOptions, ExecTerminal};
 
 /// One exec session as stored.
 #[derive(Debug, Clone)]

@@ -50,6 +50,19 @@ struct StartedSession {
     started: ExecStarted,
 }
 
+/// The terminal of a running exec session, for window-size changes.
+#[derive(Debug, Clone)]
+pub struct ExecTerminal {
+    dir: std::path::PathBuf,
+}
+
+impl ExecTerminal {
+    /// Tells the session's terminal its new size through conmon's ctl fifo.
+    pub fn resize(&self, rows: u16, cols: u16) -> Result<()> {
+        Ok(berth_oci::attach::resize(&self.dir, rows, cols)?)
+    }
+}
+
 impl Engine {
     /// Runs a command in a running container and copies its output to `io`
     /// until it exits. Returns the command's exit code; the session's
@@ -60,12 +73,28 @@ impl Engine {
         options: &ExecOptions,
         io: AttachIo,
     ) -> Result<i32> {
+        self.exec_attached_with(name_or_id, options, io, |_| {})
+    }
+
+    /// [`Engine::exec_attached`], calling `on_started` with the session's
+    /// terminal handle once the command runs, so that the caller can pass
+    /// on window-size changes while the output is copied.
+    pub fn exec_attached_with(
+        &self,
+        name_or_id: &str,
+        options: &ExecOptions,
+        io: AttachIo,
+        on_started: impl FnOnce(ExecTerminal),
+    ) -> Result<i32> {
         let StartedSession {
             container_id,
             session_id,
             started,
         } = self.start_exec_session(name_or_id, options, false)?;
         let ExecStarted { attach, exit, .. } = started;
+        on_started(ExecTerminal {
+            dir: self.exec_paths(&session_id).dir,
+        });
 
         let pumped = match attach {
             Some(socket) => socket.pump(io),
