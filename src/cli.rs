@@ -879,8 +879,8 @@ pub struct RestoreArgs {
     /// have none yet, so this changes nothing).
     #[arg(long = "ignore-static-ip")]
     pub ignore_static_ip: bool,
-    /// Publish a port of the restored container (needs bridge networking,
-    /// not available yet).
+    /// Publish a different port for the restored container; not supported
+    /// yet (a restored container keeps the ports it was created with).
     #[arg(short = 'p', long = "publish")]
     pub publish: Vec<String>,
     /// Print CRIU's statistics and the time taken, as JSON.

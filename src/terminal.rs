@@ -30,6 +30,14 @@ impl Drop for RawMode {
     }
 }
 
+/// Warns, in Podman's words, that `-it` without a terminal on stdin copies
+/// input as it is: a shell then waits for input that never comes.
+pub fn warn_if_stdin_not_a_terminal() {
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprintln!("The input device is not a TTY. The --tty and --interactive flags might not work properly");
+    }
+}
+
 /// Rows and columns of the terminal on stdout, if it is one.
 pub fn size() -> Option<(u16, u16)> {
     let stdout = std::io::stdout();

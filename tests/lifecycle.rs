@@ -67,7 +67,7 @@ fn states_follow_create_start_exit_rm() {
     assert_eq!(env.berth_ok(&["rm", "job"]), "job\n");
     let output = env.berth(&["inspect", "job"]);
     assert_eq!(exit_code(&output), 125);
-    assert_eq!(text(&output.stderr), "Error: no such container: job\n");
+    assert_eq!(text(&output.stderr), "Error: no such object: \"job\"\n");
 }
 
 #[test]

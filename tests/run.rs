@@ -120,6 +120,15 @@ fn run_unknown_image_exits_125() {
     let env = TestEnv::new();
     let output = env.berth(&["run", "--rm", "nosuchimage", "true"]);
     assert_eq!(exit_code(&output), 125);
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains(
+            "Error: image not found: nosuchimage: it is not in the store, and pulling it failed: "
+        ),
+        "{stderr}"
+    );
+    let output = env.berth(&["run", "--rm", "--pull", "never", "nosuchimage", "true"]);
+    assert_eq!(exit_code(&output), 125);
     assert_eq!(
         text(&output.stderr),
         "Error: image not found: nosuchimage: pull, load or import it, or check `berth images`\n"

@@ -556,3 +556,24 @@ fn restart_policy_spares_user_kill() {
     assert_eq!(status(&env, "killed"), "exited 137");
     assert_eq!(inspect_number(&env, "killed", ".RestartCount"), 0);
 }
+
+#[test]
+fn events_record_image_changes() {
+    let env = TestEnv::with_busybox();
+    env.berth_ok(&["tag", "busybox", "other:1"]);
+    env.berth_ok(&["rmi", "other:1"]);
+    let statuses = env.berth_ok(&[
+        "events",
+        "--stream=false",
+        "--filter",
+        "type=image",
+        "--format",
+        "{{.Status}} {{.Name}}",
+    ]);
+    assert_eq!(
+        statuses,
+        "import localhost/busybox:latest\ntag other:1\nuntag localhost/other:1\n"
+    );
+    let output = env.berth(&["events", "--stream=false", "--format", "{{.Bogus}}"]);
+    assert_eq!(exit_code(&output), 125);
+}

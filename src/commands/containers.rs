@@ -216,6 +216,13 @@ pub fn inspect(engine: &Engine, args: &InspectArgs) -> CliResult {
         };
         match found {
             Ok(value) => values.push(value),
+            // Podman's words when neither a container nor an image matched.
+            Err(EngineError::NoSuchContainer { .. }) if args.kind == "all" => {
+                eprintln!("Error: no such object: {name:?}");
+                failure = Some(EngineError::NoSuchContainer {
+                    name_or_id: name.clone(),
+                });
+            }
             Err(error) => {
                 eprintln!("Error: {error}");
                 failure = Some(error);

@@ -35,6 +35,9 @@ pub fn exec(engine: &Engine, args: &ExecArgs) -> CliResult {
     if args.tty {
         terminal::block_window_changes();
     }
+    if args.tty && args.interactive {
+        terminal::warn_if_stdin_not_a_terminal();
+    }
     let raw_mode = if args.tty && args.interactive && std::io::stdin().is_terminal() {
         terminal::RawMode::enable()
     } else {

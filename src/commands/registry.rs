@@ -121,10 +121,19 @@ pub(super) fn pull_for_create(engine: &Engine, args: &CreateArgs) -> Result<(), 
         registry: registry_options(&args.registry, args.creds.as_deref())?,
         ..PullOptions::default()
     };
-    with_progress(false, "Copying blob", |progress| {
+    let pulled = with_progress(false, "Copying blob", |progress| {
         engine.pull(&args.image, &options, progress)
-    })?;
-    Ok(())
+    });
+    match pulled {
+        Ok(_) => Ok(()),
+        // Say first that the image is missing here; the pull's own error
+        // says why the registries could not provide it.
+        Err(CliError::Engine(error)) if args.pull != "always" => Err(CliError::Usage(format!(
+            "image not found: {}: it is not in the store, and pulling it failed: {error}",
+            args.image
+        ))),
+        Err(error) => Err(error),
+    }
 }
 
 fn registry_options(args: &RegistryArgs, creds: Option<&str>) -> Result<RegistryOptions, CliError> {

@@ -80,6 +80,9 @@ fn attach_and_wait(
     start: bool,
 ) -> CliResult {
     terminal::proxy_signals(engine_options(global), id.to_string(), tty);
+    if tty && interactive {
+        terminal::warn_if_stdin_not_a_terminal();
+    }
     let raw_mode = if tty && interactive && std::io::stdin().is_terminal() {
         terminal::RawMode::enable()
     } else {

@@ -27,7 +27,7 @@ pub struct Event {
     pub status: String,
     #[serde(rename = "Type")]
     pub kind: String,
-    #[serde(rename = "time")]
+    #[serde(rename = "Time", alias = "time")]
     pub time: DateTime<Utc>,
     #[serde(
         rename = "ContainerExitCode",
@@ -60,6 +60,24 @@ impl Engine {
         };
         if let Err(e) = append(&self.options.runroot, &event) {
             warn!(container_id = %container.id, error = %e, "writing the event log failed");
+        }
+    }
+
+    /// Appends an image event (`import`, `pull`, `push`, `tag`, `untag`,
+    /// `remove`, `save`, `loadfromarchive`), as Podman names them. Best
+    /// effort, as for containers.
+    pub(crate) fn emit_image(&self, id: &str, name: &str, status: &str) {
+        let event = Event {
+            id: id.to_string(),
+            image: name.to_string(),
+            name: name.to_string(),
+            status: status.to_string(),
+            kind: "image".into(),
+            time: Utc::now(),
+            exit_code: None,
+        };
+        if let Err(e) = append(&self.options.runroot, &event) {
+            warn!(image_id = id, error = %e, "writing the event log failed");
         }
     }
 

@@ -18,6 +18,14 @@ impl Engine {
     /// Creates a network; its bridge is made by netavark when the first
     /// container joins.
     pub fn create_network(&self, request: &NetworkRequest) -> Result<Network> {
+        // Bridges and firewall rules need root; a rootless container only
+        // has slirp4netns, none or host.
+        if self.options.rootless {
+            return Err(EngineError::Unsupported {
+                feature: "network create for rootless berth (rootless containers use slirp4netns, none or host)"
+                    .into(),
+            });
+        }
         Ok(self.networks.create(request)?)
     }
 

@@ -146,6 +146,21 @@ pub(crate) fn resolve(
         });
     }
 
+    // Without a network of its own a container has no name server to reach,
+    // so Podman refuses these options there.
+    if mode == "none" && !(options.dns.is_empty() && options.dns_search.is_empty()) {
+        return Err(EngineError::InvalidOption {
+            option: "--dns",
+            value: options
+                .dns
+                .iter()
+                .chain(&options.dns_search)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(","),
+            reason: "conflicting options: dns and the network mode: none".into(),
+        });
+    }
     for server in &options.dns {
         config
             .dns_servers

@@ -190,6 +190,9 @@ impl Engine {
         };
 
         container.state.status = Some(ContainerStatus::Running);
+        // The restored process starts running now, also for a container
+        // imported from an archive, which has no earlier start here.
+        container.state.started_at = Some(Utc::now());
         container.state.stopped_by_user = false;
         let checkpoint = &mut container.state.checkpoint;
         checkpoint.checkpointed = false;
@@ -222,11 +225,12 @@ impl Engine {
 
 fn check_options(options: &RestoreOptions, import: bool) -> Result<()> {
     if let Some(port) = options.publish.first() {
-        // NOTE: published ports need bridge networking, which berth does
-        // not have yet; the flag is rejected rather than ignored.
+        // Not supported yet: changing published ports on restore. The
+        // container gets back the ports it was created with; the flag is
+        // rejected rather than ignored.
         return Err(EngineError::Unsupported {
             feature: format!(
-                "publishing port {port} on restore (bridge networking is not built yet)"
+                "-p {port} on restore (a restored container keeps the ports it was created with)"
             ),
         });
     }

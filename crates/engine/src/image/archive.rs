@@ -22,12 +22,21 @@ impl Engine {
         format: ArchiveFormat,
         output: &mut dyn Write,
     ) -> Result<()> {
-        Ok(self.store.save(images, format, output)?)
+        self.store.save(images, format, output)?;
+        for image in images {
+            let id = self
+                .store
+                .lookup(image)
+                .map(|found| found.id)
+                .unwrap_or_default();
+            self.emit_image(&id, image, "save");
+        }
+        Ok(())
     }
 
     /// Loads every image of an OCI or Docker archive.
     pub fn load(&self, archive: &Path) -> Result<Vec<LoadedImage>> {
-        Ok(self
+        let loaded: Vec<LoadedImage> = self
             .store
             .load(archive)?
             .into_iter()
@@ -35,6 +44,14 @@ impl Engine {
                 id: image.id,
                 names: image.names,
             })
-            .collect())
+            .collect();
+        for image in &loaded {
+            self.emit_image(
+                &image.id,
+                image.names.first().map_or("", String::as_str),
+                "loadfromarchive",
+            );
+        }
+        Ok(loaded)
     }
 }

@@ -67,7 +67,13 @@ impl Engine {
         name: Option<&str>,
         progress: &dyn Fn(u64),
     ) -> Result<String> {
-        Ok(self.store.import(tarball, name, progress)?.id)
+        let image = self.store.import(tarball, name, progress)?;
+        self.emit_image(
+            &image.id,
+            image.names.first().map_or("", String::as_str),
+            "import",
+        );
+        Ok(image.id)
     }
 
     pub fn images(&self) -> Result<Vec<ImageSummary>> {
@@ -86,20 +92,47 @@ impl Engine {
     }
 
     pub fn tag(&self, image: &str, new_name: &str) -> Result<()> {
-        Ok(self.store.tag(image, new_name)?)
+        self.store.tag(image, new_name)?;
+        if let Ok(tagged) = self.store.lookup(new_name) {
+            self.emit_image(&tagged.id, new_name, "tag");
+        }
+        Ok(())
     }
 
     /// Removes an image name, or the image when it is given by id or has
     /// one name left. An image that containers use is kept unless `force`,
     /// which removes those containers too.
     pub fn remove_image(&self, name_or_id: &str, force: bool) -> Result<Vec<RemovedImage>> {
-        self.remove_image_with(name_or_id, force, false)
+        self.remove_image_logged(name_or_id, force, false)
+    }
+
+    /// Removes as asked and records an `untag` or `remove` event for each
+    /// step.
+    fn remove_image_logged(
+        &self,
+        name_or_id: &str,
+        force: bool,
+        all_names: bool,
+    ) -> Result<Vec<RemovedImage>> {
+        let id = self
+            .store
+            .lookup(name_or_id)
+            .map(|image| image.id)
+            .unwrap_or_default();
+        let removed = self.remove_image_with(name_or_id, force, all_names)?;
+        for step in &removed {
+            match step {
+                RemovedImage::Untagged(name) => self.emit_image(&id, name, "untag"),
+                RemovedImage::Deleted(deleted) => self.emit_image(deleted, name_or_id, "remove"),
+            }
+        }
+        Ok(removed)
     }
 
     /// Removes an image by id with every name it has, as `rmi --all`
     /// does; containers that use it still need `force`.
     pub fn remove_image_all_names(&self, id: &str, force: bool) -> Result<Vec<RemovedImage>> {
-        self.remove_image_with(id, force, true)
+        self.remove_image_logged(id, force, true)
     }
 
     fn remove_image_with(

@@ -12,7 +12,9 @@ impl Engine {
         options: &PullOptions,
         progress: &dyn TransferProgress,
     ) -> Result<String> {
-        Ok(self.store.pull(reference, options, progress)?.id)
+        let image = self.store.pull(reference, options, progress)?;
+        self.emit_image(&image.id, reference, "pull");
+        Ok(image.id)
     }
 
     /// Pushes the image `source` to `destination` (default: `source`) and
@@ -24,7 +26,14 @@ impl Engine {
         options: &RegistryOptions,
         progress: &dyn TransferProgress,
     ) -> Result<String> {
-        Ok(self.store.push(source, destination, options, progress)?)
+        let digest = self.store.push(source, destination, options, progress)?;
+        let id = self
+            .store
+            .lookup(source)
+            .map(|image| image.id)
+            .unwrap_or_default();
+        self.emit_image(&id, destination.unwrap_or(source), "push");
+        Ok(digest)
     }
 }
 
