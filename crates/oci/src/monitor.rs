@@ -324,6 +324,24 @@ impl Monitor {
 }
 
 /// conmon's argv, in the order Podman uses.
+/// The `--runtime-arg` flags for conmon: the runtime's global arguments,
+/// and in debug mode a JSON log in `log_dir` (the runtime's stderr would
+/// land in the container's output).
+pub(super) fn runtime_arg_flags(runtime: &Runtime, debug: bool, log_dir: &Path) -> Vec<String> {
+    let mut runtime_args = runtime.global_args();
+    if debug {
+        runtime_args.extend([
+            "--log-format=json".to_string(),
+            "--debug".to_string(),
+            format!("--log={}", log_dir.join(RUNTIME_LOG).to_string_lossy()),
+        ]);
+    }
+    runtime_args
+        .into_iter()
+        .flat_map(|arg| ["--runtime-arg".to_string(), arg])
+        .collect()
+}
+
 fn conmon_args(request: &CreateRequest<'_>) -> Vec<String> {
     let path = |path: &Path| path.to_string_lossy().into_owned();
     let id = request.container_id.to_string();
@@ -382,19 +400,11 @@ fn conmon_args(request: &CreateRequest<'_>) -> Vec<String> {
     }
 
     // conmon puts runtime args before the verb: `RUNTIME ARGS... create ...`.
-    let mut runtime_args = request.runtime.global_args();
-    if request.debug {
-        // In debug mode the runtime's log goes to a file, not to the
-        // container's stderr (which is where its stderr ends up).
-        runtime_args.extend([
-            "--log-format=json".to_string(),
-            "--debug".to_string(),
-            format!("--log={}", path(&request.bundle.join(RUNTIME_LOG))),
-        ]);
-    }
-    for arg in runtime_args {
-        args.extend(["--runtime-arg".into(), arg]);
-    }
+    args.extend(runtime_arg_flags(
+        request.runtime,
+        request.debug,
+        request.bundle,
+    ));
 
     if let Some((program, program_args)) = request.exit_command.split_first() {
         args.extend(["--exit-command".into(), program.clone()]);

@@ -348,17 +348,11 @@ fn exec_args(request: &ExecRequest<'_>) -> Vec<String> {
         path(request.session_dir),
     ];
 
-    let mut runtime_args = request.runtime.global_args();
-    if request.debug {
-        runtime_args.extend([
-            "--log-format=json".to_string(),
-            "--debug".to_string(),
-            format!("--log={}", path(&request.session_dir.join(RUNTIME_LOG))),
-        ]);
-    }
-    for arg in runtime_args {
-        args.extend(["--runtime-arg".into(), arg]);
-    }
+    args.extend(super::runtime_arg_flags(
+        request.runtime,
+        request.debug,
+        request.session_dir,
+    ));
     if request.preserve_fds > 0 {
         // One argument, because conmon hands each --runtime-opt value to
         // `<runtime> exec` as it is.
