@@ -10,7 +10,7 @@ use tracing::{debug, warn};
 
 use crate::{EngineError, Result};
 
-/// Where a `--sdnotify=container` container finds the notify socket.
+/// Path of the notify socket inside a `--sdnotify=container` container.
 const CONTAINER_NOTIFY_SOCKET: &str = "/run/notify/notify.sock";
 
 /// The sockets systemd (or `systemd-socket-activate`) handed to this berth
@@ -35,8 +35,8 @@ pub(crate) fn activation_sockets() -> Option<ActivationSockets> {
     })
 }
 
-/// The environment the container's process needs for its activation
-/// sockets: it is PID 1 in its namespace.
+/// Builds the environment the container's process needs for its
+/// activation sockets, as PID 1 of its namespace.
 pub(crate) fn activation_env(sockets: &ActivationSockets) -> Vec<String> {
     let mut env = vec![
         format!("LISTEN_FDS={}", sockets.count),
@@ -86,9 +86,9 @@ pub(crate) fn container_notify(mode: &str) -> Option<(MountSpec, String)> {
     ))
 }
 
-/// For `--sdnotify=conmon`: tells systemd that the service is ready once
-/// the container runs, with conmon as its main process, as Podman's conmon
-/// does. Best effort: a failed send is logged.
+/// Sends `MAINPID` (conmon) and `READY=1` to systemd once the container
+/// runs, for `--sdnotify=conmon`, as Podman's conmon does. Best effort: a
+/// failed send is logged.
 pub(crate) fn notify_ready(mode: &str, monitor_pid: i32) {
     if mode != "conmon" {
         return;

@@ -70,7 +70,7 @@ pub struct CreateRequest<'a> {
     pub terminal: bool,
     pub stdin: bool,
     /// Cgroup path (relative to each hierarchy's root) that conmon is moved
-    /// into before it is told to start; `None` leaves it where it is.
+    /// into before it gets the start byte; `None` leaves it where it is.
     pub monitor_cgroup: Option<&'a str>,
     /// Bound on the wait for the sync message.
     pub timeout: Duration,

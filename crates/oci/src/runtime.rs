@@ -21,7 +21,7 @@ const EXTRA_SEARCH_DIRS: &[&str] = &[
     "/bin",
 ];
 
-/// What `<runtime> state` reports.
+/// Container state as `<runtime> state` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuntimeState {
     /// `creating`, `created`, `running`, `paused` or `stopped`.
@@ -86,7 +86,7 @@ impl Runtime {
             .map_err(|source| OciError::io("create runtime state root", &self.state_root, source))
     }
 
-    /// The runtime's view of a container, or `None` when it does not know it.
+    /// Queries the runtime's view of a container; `None` when the runtime has no such container.
     pub fn state(&self, id: &str) -> Result<Option<RuntimeState>> {
         let output = self.run_verb(&["state", id])?;
         if !output.status.success() {
@@ -165,7 +165,7 @@ impl Runtime {
         self.run_checked("resume", id, &["resume", id])
     }
 
-    /// The first line of `<runtime> --version`.
+    /// Returns the first line of `<runtime> --version`.
     pub fn version(&self) -> Result<String> {
         let output = run_command(&self.path, &["--version".to_string()])?;
         if !output.status.success() {

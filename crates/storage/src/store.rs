@@ -15,7 +15,7 @@ use crate::lookup::{find_name, resolve};
 use crate::reference::{normalize, Reference};
 use crate::{db, gc, mount, Result, StorageError};
 
-/// How a container's root filesystem is made from its image layers.
+/// Method of making a container's root filesystem from its image layers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Driver {
     /// An overlay mount: image layers as lower dirs plus the container's
@@ -27,7 +27,7 @@ pub enum Driver {
 }
 
 impl Driver {
-    /// The name shown by `berth info`.
+    /// Returns the name `berth info` shows.
     pub fn name(self) -> &'static str {
         match self {
             Driver::Overlay => "overlay",
@@ -65,7 +65,7 @@ const LOCK_FILE: &str = "storage.lock";
 
 impl Store {
     /// Opens the store under `root`, creating its directories and tables.
-    /// `runroot` holds volatile facts such as the probed driver.
+    /// `runroot` contains volatile facts such as the probed driver.
     pub fn open(root: &Path, runroot: &Path) -> Result<Store> {
         for dir in ["blobs/sha256", "layers", "containers"] {
             let path = root.join(dir);
@@ -86,7 +86,7 @@ impl Store {
         })
     }
 
-    /// The driver used for container root filesystems on this host.
+    /// Returns the driver used for container root filesystems on this host.
     pub fn driver(&self) -> Driver {
         self.driver
     }
@@ -103,7 +103,7 @@ impl Store {
         crate::import::import(self, tarball, name, progress)
     }
 
-    /// Every image, newest first.
+    /// Lists every image, newest first.
     pub fn images(&self) -> Result<Vec<Image>> {
         db::load_images(&self.db())
     }
@@ -176,7 +176,7 @@ impl Store {
             .collect()
     }
 
-    /// The image's OCI config (Entrypoint, Cmd, Env, WorkingDir, User...).
+    /// Reads the image's OCI config (Entrypoint, Cmd, Env, WorkingDir, User...).
     pub fn config(&self, image: &Image) -> Result<ImageConfiguration> {
         let path = self.blob_path(&image.id);
         let bytes = fs::read(&path).map_err(io_err("read image config", &path))?;
@@ -187,7 +187,7 @@ impl Store {
         })
     }
 
-    /// The directory that holds a container's upper, work and merged dirs.
+    /// Returns the directory that contains a container's upper, work and merged dirs.
     pub fn container_dir(&self, container_id: &str) -> PathBuf {
         self.root.join("containers").join(container_id)
     }

@@ -19,10 +19,10 @@ const CREATE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Podman's default /dev/shm size: 64 MiB.
 const SHM_SIZE: u64 = 64 << 20;
 
-/// Where catatonit is looked for when `--init` is given.
+/// Paths searched for catatonit when `--init` is given.
 const INIT_PATHS: &[&str] = &["/usr/libexec/podman/catatonit", "/usr/bin/catatonit"];
 
-/// The cgroup that holds every container's cgroup, relative to each
+/// Cgroup that contains every container's cgroup, relative to each
 /// hierarchy's root.
 pub(crate) const CGROUP_PARENT: &str = "/berth";
 
@@ -63,7 +63,7 @@ impl Engine {
         let held_ports = self.prepare_bundle(container)?;
         let held_fds: Vec<RawFd> = held_ports.iter().map(|fd| fd.as_raw_fd()).collect();
         let created = self.spawn_monitor(container, runtime, monitor, None, &held_fds)?;
-        // conmon holds its own copies of the port sockets now.
+        // conmon has its own copies of the port sockets now.
         drop(held_ports);
         crate::pause_point::reach("init-after-monitor");
         debug!(container_id = %container.id, pid = created.pid, monitor_pid = created.monitor_pid, "runtime container created");

@@ -67,7 +67,7 @@ pub enum ContainerStatus {
 }
 
 impl ContainerStatus {
-    /// The state name Podman shows users. Podman reports `configured` as
+    /// Returns the state name Podman shows users. Podman reports `configured` as
     /// `created` too, because Docker has no such state.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -78,13 +78,13 @@ impl ContainerStatus {
         }
     }
 
-    /// Whether the container's process may be alive.
+    /// Tells whether the container's process may be alive.
     pub fn is_active(self) -> bool {
         matches!(self, ContainerStatus::Running | ContainerStatus::Paused)
     }
 }
 
-/// What the user asked for at create time, resolved against the image.
+/// Configuration requested at create time, resolved against the image.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ContainerConfig {
     pub image_name: String,
@@ -137,7 +137,7 @@ pub struct ContainerConfig {
     // `--image-volume ignore`.
     #[serde(default)]
     pub image_volumes: Vec<String>,
-    /// What the cleanup path does when the container exits.
+    /// Policy the cleanup path applies when the container exits.
     #[serde(default)]
     pub restart_policy: RestartPolicy,
 }
@@ -227,7 +227,7 @@ impl From<&UlimitConfig> for berth_oci::spec::Ulimit {
     }
 }
 
-/// What changes while the container lives.
+/// State that changes while the container lives.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ContainerState {
     pub status: Option<ContainerStatus>,

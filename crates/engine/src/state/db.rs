@@ -127,7 +127,7 @@ impl StateDb {
             .optional()?)
     }
 
-    /// The container with exactly this id, if recorded.
+    /// Loads the container with exactly this id, if recorded.
     pub fn get(&self, id: &str) -> Result<Option<Container>> {
         Ok(self
             .conn
@@ -178,7 +178,7 @@ impl StateDb {
         })
     }
 
-    /// Every container, oldest first.
+    /// Loads every container, oldest first.
     pub fn all(&self) -> Result<Vec<Container>> {
         let mut statement = self.conn.prepare(
             "SELECT id, name, image_id, created_at, config, state FROM containers ORDER BY created_at, id",
@@ -246,7 +246,7 @@ impl StateDb {
         Ok(())
     }
 
-    /// The kept exit code of a removed container.
+    /// Returns the kept exit code of a removed container.
     pub fn removed_exit_code(&self, id: &str) -> Result<Option<i32>> {
         Ok(self
             .conn
@@ -275,8 +275,8 @@ fn recorded_version(conn: &Connection) -> Result<Option<i64>> {
 }
 
 pub(super) fn to_json<T: serde::Serialize>(value: &T) -> String {
-    // Serializing these plain structs cannot fail: they hold no maps with
-    // non-string keys and no custom serializers.
+    // The stored structs have only string-keyed maps and derived
+    // serializers, which serde_json serializes without error.
     serde_json::to_string(value).unwrap_or_default()
 }
 
