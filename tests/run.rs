@@ -599,3 +599,57 @@ fn run_with_debug_log_level_works() {
         );
     }
 }
+
+/// The first container compiles the seccomp profile in crun; later ones
+/// with the same profile get crun's program in the annotation, so crun
+/// loads the same filter without compiling it again.
+#[test]
+fn run_reuses_the_seccomp_program_crun_compiled() {
+    let env = TestEnv::with_busybox();
+    let start = |extra: &[&str]| {
+        let mut args = vec!["run", "-d"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["busybox", "sleep", "100"]);
+        env.berth_ok(&args).trim().to_string()
+    };
+    let config = |id: &str| -> serde_json::Value {
+        let path = env
+            .root()
+            .join(format!("containers/{id}/userdata/config.json"));
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    };
+    let program = |id: &str| {
+        std::fs::read(env.runroot().join(format!("runtime/crun/{id}/seccomp.bpf"))).unwrap()
+    };
+    let annotation = "run.oci.seccomp_bpf_data";
+
+    let first = start(&[]);
+    let second = start(&[]);
+    assert!(config(&first)["annotations"].get(annotation).is_none());
+    let compiled = program(&first);
+    assert_eq!(compiled.len() % 8, 0);
+    assert!(!compiled.is_empty());
+    assert_eq!(program(&second), compiled);
+    let encoded = config(&second)["annotations"][annotation]
+        .as_str()
+        .unwrap()
+        .to_string();
+    use base64::Engine as _;
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .unwrap(),
+        compiled
+    );
+    assert_eq!(
+        env.berth_ok(&["exec", &second, "grep", "^Seccomp:", "/proc/self/status"]),
+        "Seccomp:\t2\n"
+    );
+
+    // CAP_SYS_ADMIN changes the profile (it allows mount and friends), so
+    // crun compiles that one itself.
+    let other = start(&["--cap-add", "SYS_ADMIN"]);
+    assert!(config(&other)["annotations"].get(annotation).is_none());
+    assert_ne!(program(&other), compiled);
+    env.berth_ok(&["rm", "-f", "-t", "0", &first, &second, &other]);
+}

@@ -13,6 +13,7 @@ mod error;
 pub mod logs;
 pub mod monitor;
 pub mod runtime;
+pub mod seccomp_cache;
 pub mod signal;
 pub mod spec;
 

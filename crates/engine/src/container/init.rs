@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
+use berth_oci::seccomp_cache::{Applied, SeccompCache};
 use berth_oci::spec::{MountSpec, ProcessUser, SpecOptions};
 use berth_oci::CreateRequest;
 use tracing::{debug, warn};
@@ -12,6 +13,15 @@ use tracing::{debug, warn};
 use super::{Container, ContainerPaths, ContainerStatus, MountRequest};
 use crate::etc_files::{self, EtcOptions};
 use crate::{process, user, Engine, EngineError, Result};
+
+/// A bundle ready for the runtime.
+pub(crate) struct PreparedBundle {
+    /// Sockets that reserve published host ports, for conmon to keep.
+    pub held_ports: Vec<OwnedFd>,
+    /// Whether the spec carries a cached seccomp program, or the runtime's
+    /// own compile should be cached once the container exists.
+    pub seccomp: Applied,
+}
 
 /// Bound on conmon's report of the container pid.
 const CREATE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -60,11 +70,14 @@ impl Engine {
         runtime: &berth_oci::Runtime,
         monitor: &berth_oci::Monitor,
     ) -> Result<()> {
-        let held_ports = self.prepare_bundle(container)?;
-        let held_fds: Vec<RawFd> = held_ports.iter().map(|fd| fd.as_raw_fd()).collect();
+        let bundle = self.prepare_bundle(container, runtime)?;
+        let held_fds: Vec<RawFd> = bundle.held_ports.iter().map(|fd| fd.as_raw_fd()).collect();
         let created = self.spawn_monitor(container, runtime, monitor, None, &held_fds)?;
         // conmon has its own copies of the port sockets now.
-        drop(held_ports);
+        drop(bundle.held_ports);
+        if let Applied::Miss(key) = bundle.seccomp {
+            self.seccomp_cache().learn(runtime, &container.id, &key);
+        }
         crate::pause_point::reach("init-after-monitor");
         debug!(container_id = %container.id, pid = created.pid, monitor_pid = created.monitor_pid, "runtime container created");
 
@@ -76,10 +89,12 @@ impl Engine {
     }
 
     /// Sets up the network, mounts the root filesystem and writes the
-    /// bundle: the /etc files and `config.json`. Returns the sockets that
-    /// reserve published host ports, for conmon to keep. Caller holds the
-    /// lock.
-    pub(crate) fn prepare_bundle(&self, container: &mut Container) -> Result<Vec<OwnedFd>> {
+    /// bundle: the /etc files and `config.json`. Caller holds the lock.
+    pub(crate) fn prepare_bundle(
+        &self,
+        container: &mut Container,
+        runtime: &berth_oci::Runtime,
+    ) -> Result<PreparedBundle> {
         let paths = self.paths(&container.id);
         prepare_dirs(&paths)?;
 
@@ -172,9 +187,19 @@ impl Engine {
             network: network.mode.clone(),
             rootless: self.options.rootless,
         };
-        let spec = berth_oci::spec::generate(&spec_options)?;
+        let mut spec = berth_oci::spec::generate(&spec_options)?;
+        let seccomp = self.seccomp_cache().apply(runtime, &mut spec);
         berth_oci::spec::write_config(&paths.userdata, &spec)?;
-        Ok(network.held_ports)
+        Ok(PreparedBundle {
+            held_ports: network.held_ports,
+            seccomp,
+        })
+    }
+
+    /// Compiled seccomp programs, kept in the run root so a reboot or a new
+    /// runtime build starts afresh.
+    pub(crate) fn seccomp_cache(&self) -> SeccompCache {
+        SeccompCache::new(self.options.runroot.join("seccomp"))
     }
 
     /// Runs the conmon handshake that creates the runtime container, or
@@ -286,23 +311,41 @@ impl Engine {
     /// rootfs mount, best effort: used when init fails and when an exited
     /// container is cleaned up. Caller holds the lock.
     pub(crate) fn release_runtime_resources(&self, container: &mut Container) {
-        if let Ok(runtime) = self.runtime(&container.config.runtime) {
-            if let Err(e) = runtime.delete(&container.id, true) {
-                warn!(container_id = %container.id, error = %e, "deleting the runtime container failed");
+        // The runtime's delete (its state and the container's cgroup) and
+        // berth's own teardown (network, root filesystem mount) touch
+        // different things, so they run side by side: each takes a few
+        // milliseconds of a short `run --rm`.
+        let runtime = self.runtime(&container.config.runtime).ok();
+        let id = container.id.clone();
+        std::thread::scope(|scope| {
+            let deleting = runtime.map(|runtime| {
+                scope.spawn(move || {
+                    if let Err(e) = runtime.delete(&id, true) {
+                        warn!(container_id = %id, error = %e, "deleting the runtime container failed");
+                    }
+                })
+            });
+            self.teardown_network(container);
+            match self.store.unmount(&container.id) {
+                Ok(()) => container.state.mounted = false,
+                Err(e) => {
+                    warn!(container_id = %container.id, error = %e, "unmounting the root filesystem failed")
+                }
             }
-        }
-        self.teardown_network(container);
+            if let Some(deleting) = deleting {
+                // A panic in the thread was already printed; the cgroup
+                // removal below still runs.
+                let _ = deleting.join();
+            }
+        });
+
+        // After the runtime's delete, which removes the cgroup itself; this
+        // catches a cgroup left by a runtime that was killed.
         let cgroup = format!("{CGROUP_PARENT}/{}", container.id);
         if self.options.rootless {
             self.remove_slirp_socket(&container.id);
         } else if let Err(e) = berth_oci::cgroup::remove(&cgroup) {
             warn!(container_id = %container.id, error = %e, "removing the container's cgroup failed");
-        }
-        match self.store.unmount(&container.id) {
-            Ok(()) => container.state.mounted = false,
-            Err(e) => {
-                warn!(container_id = %container.id, error = %e, "unmounting the root filesystem failed")
-            }
         }
         let paths = self.paths(&container.id);
         let _ = std::fs::remove_file(&paths.pid_file);

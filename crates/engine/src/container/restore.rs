@@ -160,8 +160,8 @@ impl Engine {
             file_locks: options.file_locks,
         };
         let started = Instant::now();
-        let created = self.prepare_bundle(container).and_then(|held_ports| {
-            let held_fds: Vec<_> = held_ports.iter().map(|fd| fd.as_raw_fd()).collect();
+        let created = self.prepare_bundle(container, &runtime).and_then(|bundle| {
+            let held_fds: Vec<_> = bundle.held_ports.iter().map(|fd| fd.as_raw_fd()).collect();
             self.spawn_monitor(container, &runtime, &monitor, Some(restore), &held_fds)
         });
         let duration = started.elapsed();
