@@ -77,7 +77,7 @@ impl Store {
                 fs::rename(&staging, &upper).map_err(io_err("rename", &staging))?;
             }
             Driver::Copy => {
-                let merged = self.mount(container_id, image)?;
+                let merged = self.mount(container_id, image, false)?;
                 copy_layer(&staging, &merged)?;
                 fs::remove_dir_all(&staging).map_err(io_err("remove", &staging))?;
             }

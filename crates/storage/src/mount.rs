@@ -19,6 +19,9 @@ use crate::{Driver, Image, Result, StorageError, Store};
 const DRIVER_CACHE: &str = "storage-driver";
 /// File in a container dir written once its copy of the image is complete.
 const COPY_COMPLETE: &str = "merged.complete";
+/// Directory, relative to the overlay work dir, that a "volatile" mount
+/// leaves behind.
+const VOLATILE_MARKER: &str = "work/incompat/volatile";
 /// The kernel copies mount options into one page, NUL included.
 const MAX_MOUNT_OPTIONS: usize = 4095;
 
@@ -116,7 +119,12 @@ fn check_container_id(container_id: &str) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn mount(store: &Store, container_id: &str, image: &Image) -> Result<PathBuf> {
+pub(crate) fn mount(
+    store: &Store,
+    container_id: &str,
+    image: &Image,
+    volatile: bool,
+) -> Result<PathBuf> {
     check_container_id(container_id)?;
     let dir = store.container_dir(container_id);
     let merged = dir.join("merged");
@@ -127,7 +135,7 @@ pub(crate) fn mount(store: &Store, container_id: &str, image: &Image) -> Result<
 
     let lower = layer_dirs(store, image)?;
     match store.driver {
-        Driver::Overlay => mount_overlay(store, container_id, &dir, &lower)?,
+        Driver::Overlay => mount_overlay(store, container_id, &dir, &lower, volatile)?,
         Driver::Copy => copy_rootfs(container_id, &dir, &lower)?,
     }
     Ok(merged)
@@ -150,7 +158,13 @@ pub(crate) fn layer_dirs(store: &Store, image: &Image) -> Result<Vec<PathBuf>> {
     Ok(dirs)
 }
 
-fn mount_overlay(store: &Store, container_id: &str, dir: &Path, lower: &[PathBuf]) -> Result<()> {
+fn mount_overlay(
+    store: &Store,
+    container_id: &str,
+    dir: &Path,
+    lower: &[PathBuf],
+    volatile: bool,
+) -> Result<()> {
     check_root_path(&store.root)?;
     let (upper, work, merged) = (dir.join("upper"), dir.join("work"), dir.join("merged"));
     for path in [&upper, &work, &merged] {
@@ -166,19 +180,60 @@ fn mount_overlay(store: &Store, container_id: &str, dir: &Path, lower: &[PathBuf
             max: MAX_MOUNT_OPTIONS,
         });
     }
-    debug!(container_id, path = %merged.display(), options = %options, "mounting overlay");
-    mount_syscall(
-        Some("overlay"),
-        &merged,
-        Some("overlay"),
-        MsFlags::empty(),
-        Some(options.as_str()),
-    )
-    .map_err(|source| StorageError::MountFailed {
+    let mount_with = |options: &str| {
+        debug!(container_id, path = %merged.display(), options, "mounting overlay");
+        mount_syscall(
+            Some("overlay"),
+            &merged,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(options),
+        )
+    };
+
+    if work.join(VOLATILE_MARKER).exists() {
+        clear_volatile_marker(container_id, &upper, &work)?;
+    }
+    let result = if volatile {
+        match mount_with(&format!("{options},volatile")) {
+            // Kernels before 5.10 do not know the option.
+            Err(Errno::EINVAL) => {
+                debug!(
+                    container_id,
+                    "overlay rejected the volatile option; mounting without it"
+                );
+                mount_with(&options)
+            }
+            result => result,
+        }
+    } else {
+        mount_with(&options)
+    };
+    result.map_err(|source| StorageError::MountFailed {
         container_id: container_id.to_string(),
         path: merged.clone(),
         source,
     })
+}
+
+/// Lets a work dir that a "volatile" mount used be mounted again. Overlay
+/// marks such a work dir and rejects every later mount of it. Linux's
+/// Documentation/filesystems/overlayfs.rst ("Volatile mount") allows
+/// removing the mark when the host has not crashed since that mount, and
+/// the sync first makes the upper dir durable.
+///
+/// NOTE: the upper dir may have lost writes if the host crashed while it
+/// was mounted; nothing here can tell. Only `--rm` containers are mounted
+/// volatile, and those are removed after they exit.
+fn clear_volatile_marker(container_id: &str, upper: &Path, work: &Path) -> Result<()> {
+    let upper_dir = fs::File::open(upper).map_err(io_err("open", upper))?;
+    nix::unistd::syncfs(std::os::fd::AsRawFd::as_raw_fd(&upper_dir))
+        .map_err(io::Error::from)
+        .map_err(io_err("sync the file system of", upper))?;
+    let marker = work.join(VOLATILE_MARKER);
+    fs::remove_dir_all(&marker).map_err(io_err("remove", &marker))?;
+    debug!(container_id, path = %marker.display(), "removed the mark of an earlier volatile mount");
+    Ok(())
 }
 
 /// Copies the layers into `merged`, base layer first. An earlier copy that

@@ -77,7 +77,7 @@ fn overlay_mount_writes_land_in_upper() {
     let container_dir = store.container_dir("c1");
     let _guard = MountGuard(container_dir.join("merged"));
 
-    let merged = store.mount("c1", &image).unwrap();
+    let merged = store.mount("c1", &image, false).unwrap();
 
     assert_eq!(merged, container_dir.join("merged"));
     assert!(store.is_mounted("c1"));
@@ -93,7 +93,7 @@ fn overlay_mount_writes_land_in_upper() {
     assert_eq!(fs::read(layer.join("etc/hostname")).unwrap(), b"base\n");
 
     // A second mount returns the same path without stacking another mount.
-    assert_eq!(store.mount("c1", &image).unwrap(), merged);
+    assert_eq!(store.mount("c1", &image, false).unwrap(), merged);
     let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
     let count = mounts
         .lines()
@@ -107,8 +107,56 @@ fn overlay_mount_writes_land_in_upper() {
     store.unmount("c1").unwrap();
 
     // A remount shows the changes kept in the upper dir.
-    store.mount("c1", &image).unwrap();
+    store.mount("c1", &image, false).unwrap();
     assert_eq!(fs::read(merged.join("etc/hostname")).unwrap(), b"changed\n");
+    store.unmount("c1").unwrap();
+}
+
+#[test]
+fn volatile_mount_can_be_remounted() {
+    let (dir, store) = store_with(Some("overlay"));
+    let image = store
+        .import(&sample_tarball(dir.path()), None, &|_| {})
+        .unwrap();
+    let container_dir = store.container_dir("c1");
+    let _guard = MountGuard(container_dir.join("merged"));
+    let merged_options = || {
+        let merged = container_dir.join("merged");
+        let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        mounts
+            .lines()
+            .find(|l| l.contains(&*merged.to_string_lossy()))
+            .map(str::to_string)
+            .unwrap_or_default()
+    };
+
+    let merged = store.mount("c1", &image, true).unwrap();
+    fs::write(merged.join("new"), b"new\n").unwrap();
+    assert!(
+        merged_options().contains("volatile"),
+        "{}",
+        merged_options()
+    );
+    store.unmount("c1").unwrap();
+
+    // The work dir a volatile mount used can be mounted again, with the
+    // option or without it.
+    store.mount("c1", &image, true).unwrap();
+    assert!(
+        merged_options().contains("volatile"),
+        "{}",
+        merged_options()
+    );
+    assert_eq!(fs::read(merged.join("new")).unwrap(), b"new\n");
+    store.unmount("c1").unwrap();
+
+    store.mount("c1", &image, false).unwrap();
+    assert!(
+        !merged_options().contains("volatile"),
+        "{}",
+        merged_options()
+    );
+    assert_eq!(fs::read(merged.join("new")).unwrap(), b"new\n");
     store.unmount("c1").unwrap();
 }
 
@@ -123,7 +171,7 @@ fn remove_container_fs_keeps_engine_files() {
         MountGuard(store.container_dir("gone").join("merged")),
     ];
 
-    store.mount("kept", &image).unwrap();
+    store.mount("kept", &image, false).unwrap();
     let userdata = store.container_dir("kept").join("userdata");
     fs::create_dir(&userdata).unwrap();
     fs::write(userdata.join("config.json"), b"{}").unwrap();
@@ -137,7 +185,7 @@ fn remove_container_fs_keeps_engine_files() {
         );
     }
 
-    store.mount("gone", &image).unwrap();
+    store.mount("gone", &image, false).unwrap();
     store.remove_container_fs("gone").unwrap();
     assert!(!store.container_dir("gone").exists());
     // Removing again finds nothing to do.
@@ -153,14 +201,14 @@ fn copy_driver_copies_once() {
         .unwrap();
     assert!(!store.is_mounted("c1"));
 
-    let merged = store.mount("c1", &image).unwrap();
+    let merged = store.mount("c1", &image, false).unwrap();
     assert!(store.is_mounted("c1"));
     assert!(!is_mount_point(&merged));
     assert_eq!(fs::read(merged.join("etc/hostname")).unwrap(), b"base\n");
     fs::write(merged.join("etc/hostname"), b"changed\n").unwrap();
 
     // Mounting again keeps the container's changes.
-    store.mount("c1", &image).unwrap();
+    store.mount("c1", &image, false).unwrap();
     assert_eq!(fs::read(merged.join("etc/hostname")).unwrap(), b"changed\n");
     store.unmount("c1").unwrap();
 
@@ -236,7 +284,7 @@ fn mount_rejects_path_like_container_ids() {
         .import(&sample_tarball(dir.path()), None, &|_| {})
         .unwrap();
     for id in ["", ".", "..", "a/b"] {
-        match store.mount(id, &image) {
+        match store.mount(id, &image, false) {
             Err(StorageError::InvalidContainerId { container_id }) => assert_eq!(container_id, id),
             other => panic!("{id:?}: expected InvalidContainerId, got {other:?}"),
         }
@@ -252,7 +300,7 @@ fn mount_reports_missing_layer() {
     let chain_hex = strip_algorithm(&image.layers[0]).to_string();
     fs::remove_dir_all(store.layers_dir().join(&chain_hex)).unwrap();
 
-    match store.mount("c1", &image) {
+    match store.mount("c1", &image, false) {
         Err(StorageError::MissingLayer {
             image_id, chain_id, ..
         }) => {
@@ -273,7 +321,7 @@ fn overlay_options_limit_is_enforced() {
         .map(|_| store.layer_diff(strip_algorithm(&image.layers[0])))
         .collect();
 
-    let err = mount_overlay(&store, "c1", &store.container_dir("c1"), &lower).unwrap_err();
+    let err = mount_overlay(&store, "c1", &store.container_dir("c1"), &lower, false).unwrap_err();
 
     match err {
         StorageError::OverlayOptionsTooLong {

@@ -198,8 +198,14 @@ impl Store {
     ///
     /// With [`Driver::Copy`] the first call copies the image layers into
     /// the merged dir, later calls return it as it is.
-    pub fn mount(&self, container_id: &str, image: &Image) -> Result<PathBuf> {
-        mount::mount(self, container_id, image)
+    ///
+    /// `volatile` mounts an overlay with the "volatile" option, which skips
+    /// every sync of the upper dir, including the one at unmount, so a
+    /// crash can lose or corrupt its contents. It suits containers removed
+    /// after they exit (`--rm`). A later mount of the same container first
+    /// syncs the upper dir's file system and clears overlay's volatile mark.
+    pub fn mount(&self, container_id: &str, image: &Image, volatile: bool) -> Result<PathBuf> {
+        mount::mount(self, container_id, image, volatile)
     }
 
     /// Unmounts the container's root filesystem; succeeds when not mounted.

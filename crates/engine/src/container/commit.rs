@@ -32,7 +32,9 @@ impl Engine {
         let (_lock, container) = self.lock_container(name_or_id)?;
         let image = self.store.lookup(&container.image_id)?;
         let was_mounted = self.store.is_mounted(&container.id);
-        let rootfs = self.store.mount(&container.id, &image)?;
+        let rootfs = self
+            .store
+            .mount(&container.id, &image, container.config.auto_remove)?;
         let result = self.store.export_tree(&rootfs, output);
         if !was_mounted {
             self.store.unmount(&container.id)?;

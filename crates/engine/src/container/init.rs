@@ -102,7 +102,9 @@ impl Engine {
         let network = self.setup_network(container)?;
 
         let image = self.store.lookup(&container.image_id)?;
-        let rootfs = self.store.mount(&container.id, &image)?;
+        let rootfs = self
+            .store
+            .mount(&container.id, &image, container.config.auto_remove)?;
         container.state.mounted = true;
         self.db.save_state(&container.id, &container.state)?;
         crate::pause_point::reach("init-after-mount");
