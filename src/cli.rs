@@ -397,7 +397,10 @@ pub struct CreateArgs {
     #[arg(long)]
     pub privileged: bool,
 
-    /// Security options; supported: no-new-privileges.
+    /// Security options: no-new-privileges, seccomp=unconfined or
+    /// seccomp=PROFILE.json, and label=disable or apparmor=unconfined, which
+    /// change nothing because berth applies neither SELinux labels nor
+    /// AppArmor profiles.
     #[arg(long = "security-opt")]
     pub security_opt: Vec<String>,
 

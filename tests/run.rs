@@ -503,19 +503,93 @@ fn run_security_options_apply() {
         "NoNewPrivs:\t1\nSeccomp:\t2\n"
     );
     assert_eq!(status(&["--privileged"]), "NoNewPrivs:\t0\nSeccomp:\t0\n");
+    assert_eq!(
+        status(&["--security-opt", "seccomp=unconfined"]),
+        "NoNewPrivs:\t0\nSeccomp:\t0\n"
+    );
+    // berth sets no SELinux label or AppArmor profile, so these are no-ops.
+    assert_eq!(
+        status(&[
+            "--security-opt",
+            "label=disable",
+            "--security-opt",
+            "apparmor=unconfined"
+        ]),
+        "NoNewPrivs:\t0\nSeccomp:\t2\n"
+    );
     let output = env.berth(&[
         "run",
         "--rm",
         "--security-opt",
-        "label=disable",
+        "apparmor=custom",
         "busybox",
         "true",
     ]);
     assert_eq!(exit_code(&output), 125);
     assert_eq!(
         text(&output.stderr),
-        "Error: --security-opt label=disable is not supported yet\n"
+        "Error: --security-opt apparmor=custom is not supported yet\n"
     );
+}
+
+#[test]
+fn run_seccomp_profile_from_file() {
+    let env = TestEnv::with_busybox();
+    let profile = env.dir().join("deny-mkdir.json");
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}"#,
+    )
+    .unwrap();
+    let option = format!("seccomp={}", profile.display());
+
+    let output = env.berth(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        &option,
+        "busybox",
+        "mkdir",
+        "/new",
+    ]);
+    assert_eq!(exit_code(&output), 1);
+    assert_eq!(
+        text(&output.stderr),
+        "mkdir: can't create directory '/new': Permission denied\n"
+    );
+    let id = env.berth_ok(&["create", "--security-opt", &option, "busybox", "true"]);
+    let shown = env.berth_ok(&[
+        "inspect",
+        "--format",
+        "{{.HostConfig.SecurityOpt}}",
+        id.trim(),
+    ]);
+    assert_eq!(shown, format!("[{option}]\n"));
+}
+
+#[test]
+fn run_bad_seccomp_profile_exits_125() {
+    let env = TestEnv::with_busybox();
+    let missing = env.dir().join("missing.json");
+    let invalid = env.dir().join("invalid.json");
+    std::fs::write(&invalid, "{not json").unwrap();
+
+    for (path, reason) in [
+        (&missing, "read seccomp profile"),
+        (&invalid, "invalid JSON"),
+    ] {
+        let option = format!("seccomp={}", path.display());
+        let output = env.berth(&["run", "--rm", "--security-opt", &option, "busybox", "true"]);
+        assert_eq!(exit_code(&output), 125);
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.starts_with(&format!("Error: invalid --security-opt \"{option}\": ")),
+            "{stderr}"
+        );
+        assert!(stderr.contains(reason), "{stderr}");
+    }
+    assert_eq!(env.berth_ok(&["ps", "-a", "-q"]), "");
 }
 
 #[test]

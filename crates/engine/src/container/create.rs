@@ -230,7 +230,7 @@ fn resolve_config(
         let (network, network_config) = super::network::resolve(engine, options, &exposed_ports)?;
         (network, network_config, Vec::new())
     };
-    let no_new_privileges = parse_security_opts(&options.security_opt)?;
+    let security = parse_security_opts(&options.security_opt)?;
 
     Ok(ContainerConfig {
         // The name the user gave, when the image has it; an id gets the
@@ -264,7 +264,8 @@ fn resolve_config(
         cap_add: options.cap_add.clone(),
         cap_drop: options.cap_drop.clone(),
         privileged: options.privileged,
-        no_new_privileges,
+        no_new_privileges: security.no_new_privileges,
+        seccomp_profile: security.seccomp_profile,
         ulimits: options
             .ulimits
             .iter()
@@ -580,14 +581,29 @@ fn read_only_tmpfs(mut mounts: Vec<MountRequest>, enabled: bool) -> Vec<MountReq
     mounts
 }
 
-fn parse_security_opts(values: &[String]) -> Result<bool> {
-    let mut no_new_privileges = false;
+/// The settings requested with `--security-opt`.
+#[derive(Debug, Default)]
+struct SecurityOptions {
+    no_new_privileges: bool,
+    seccomp_profile: Option<String>,
+}
+
+/// Parses `--security-opt`, in Podman's `key=value` and older `key:value`
+/// forms.
+fn parse_security_opts(values: &[String]) -> Result<SecurityOptions> {
+    let mut security = SecurityOptions::default();
     for value in values {
-        match value.as_str() {
-            "no-new-privileges" | "no-new-privileges=true" | "no-new-privileges:true" => {
-                no_new_privileges = true
+        let (key, setting) = value.split_once(['=', ':']).unwrap_or((value.as_str(), ""));
+        match (key, setting) {
+            ("no-new-privileges", "" | "true") => security.no_new_privileges = true,
+            ("no-new-privileges", "false") => security.no_new_privileges = false,
+            ("seccomp", "unconfined") => security.seccomp_profile = Some(setting.to_string()),
+            ("seccomp", path) if !path.is_empty() => {
+                security.seccomp_profile = Some(check_seccomp_profile(value, path)?)
             }
-            "no-new-privileges=false" | "no-new-privileges:false" => no_new_privileges = false,
+            // berth sets no SELinux label and no AppArmor profile, so these
+            // request the behaviour it has anyway.
+            ("label", "disable") | ("apparmor", "unconfined") => {}
             _ => {
                 return Err(EngineError::Unsupported {
                     feature: format!("--security-opt {value}"),
@@ -595,7 +611,23 @@ fn parse_security_opts(values: &[String]) -> Result<bool> {
             }
         }
     }
-    Ok(no_new_privileges)
+    Ok(security)
+}
+
+/// Reads and converts a `seccomp=PATH` profile now, so a missing or invalid
+/// file fails the create instead of every start. Returns the absolute path.
+fn check_seccomp_profile(value: &str, path: &str) -> Result<String> {
+    let absolute = std::path::absolute(path).map_err(|e| EngineError::InvalidOption {
+        option: "--security-opt",
+        value: value.to_string(),
+        reason: format!("cannot resolve the path: {e}"),
+    })?;
+    berth_oci::spec::check_seccomp_profile(&absolute).map_err(|e| EngineError::InvalidOption {
+        option: "--security-opt",
+        value: value.to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(absolute.to_string_lossy().into_owned())
 }
 
 fn parse_mounts(volumes: &[String], tmpfs: &[String]) -> Result<Vec<MountRequest>> {

@@ -1,6 +1,7 @@
 //! `init`: make the runtime container through conmon (the create
 //! handshake), leaving it `created`. Runs on start, as Podman's init does.
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -178,7 +179,7 @@ impl Engine {
             cgroups_path: format!("{CGROUP_PARENT}/{}", container.id),
             shm_size: SHM_SIZE,
             annotations: BTreeMap::from([("io.berth.name".to_string(), container.name.clone())]),
-            seccomp_profile: None,
+            seccomp_profile: container.config.seccomp_profile.as_ref().map(PathBuf::from),
             init_path: if container.config.init {
                 Some(find_init()?)
             } else {

@@ -333,11 +333,7 @@ impl Engine {
                     ),
                 ]),
                 runtime: config.runtime.clone(),
-                security_opt: if config.no_new_privileges {
-                    vec!["no-new-privileges".into()]
-                } else {
-                    Vec::new()
-                },
+                security_opt: security_opt(config),
             },
             network_settings: inspect_network::settings(&container),
         })
@@ -370,4 +366,16 @@ fn path_text(path: &Option<std::path::PathBuf>) -> String {
 fn go_time(time: Option<DateTime<Utc>>) -> String {
     time.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
         .unwrap_or_else(|| GO_ZERO_TIME.into())
+}
+
+/// Builds `HostConfig.SecurityOpt` as Podman shows it.
+fn security_opt(config: &super::ContainerConfig) -> Vec<String> {
+    let mut options = Vec::new();
+    if config.no_new_privileges {
+        options.push("no-new-privileges".to_string());
+    }
+    if let Some(profile) = &config.seccomp_profile {
+        options.push(format!("seccomp={profile}"));
+    }
+    options
 }

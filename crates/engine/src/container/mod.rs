@@ -103,6 +103,10 @@ pub struct ContainerConfig {
     pub cap_drop: Vec<String>,
     pub privileged: bool,
     pub no_new_privileges: bool,
+    /// `--security-opt seccomp=`: `unconfined` or the absolute path of a
+    /// profile; `None` is the host's default profile.
+    #[serde(default)]
+    pub seccomp_profile: Option<String>,
     pub ulimits: Vec<UlimitConfig>,
     pub memory_limit: Option<i64>,
     pub cpus: Option<f64>,

@@ -383,6 +383,19 @@ fn build_linux(
     Ok(linux)
 }
 
+/// Reads and converts the seccomp profile at `path` for the host, as a
+/// container start would, to report a missing or invalid file early.
+pub fn check_seccomp_profile(path: &Path) -> Result<()> {
+    let (go_arch, seccomp_arch) = seccomp::host_arch();
+    let target = seccomp::Target {
+        capabilities: &[],
+        go_arch,
+        seccomp_arch,
+        kernel: seccomp::kernel_version(),
+    };
+    seccomp::load(Some(path), &target).map(|_| ())
+}
+
 /// Writes `bundle/config.json`.
 ///
 /// The JSON goes to a temporary file in the bundle that is then renamed
