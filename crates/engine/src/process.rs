@@ -121,6 +121,24 @@ impl ProcessHandle {
 /// Waits until `path` exists with content (conmon's exit file), watching
 /// its directory with inotify; `false` when `timeout` passed first.
 pub(crate) fn wait_for_file(path: &std::path::Path, timeout: Duration) -> bool {
+    wait_for_file_or_exit(path, None, Some(timeout))
+}
+
+/// Waits until `path` exists with content or `process` exits, whichever
+/// comes first, without a bound. `wait` uses it on conmon: the exit file
+/// appears before conmon runs its exit command and waits for it, so the
+/// file brings the exit code milliseconds sooner.
+pub(crate) fn wait_for_file_or_process(path: &std::path::Path, process: &ProcessHandle) {
+    wait_for_file_or_exit(path, Some(process), None);
+}
+
+/// Returns `true` once `path` has content or `process` (when given) has
+/// exited, `false` when `timeout` passed first.
+fn wait_for_file_or_exit(
+    path: &std::path::Path,
+    process: Option<&ProcessHandle>,
+    timeout: Option<Duration>,
+) -> bool {
     use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
     let has_content = || std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
@@ -136,27 +154,47 @@ pub(crate) fn wait_for_file(path: &std::path::Path, timeout: Duration) -> bool {
             AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_MODIFY,
         );
     }
-    let deadline = Instant::now() + timeout;
+
+    let deadline = timeout.map(|timeout| Instant::now() + timeout);
     loop {
         if has_content() {
             return true;
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+        if left.is_some_and(|left| left.is_zero()) {
             return false;
         }
-        match &inotify {
-            Some(inotify) => {
-                let millis = left.as_millis().min(i32::MAX as u128) as i32;
-                let mut fds = [PollFd::new(inotify.as_fd(), PollFlags::POLLIN)];
-                let _ = poll(
-                    &mut fds,
-                    PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX),
-                );
-                let _ = inotify.read_events();
+        // Without inotify (limit of watches reached), check again soon.
+        let poll_timeout = match (&inotify, left) {
+            (None, left) => {
+                let step = Duration::from_millis(10);
+                PollTimeout::from(left.unwrap_or(step).min(step).as_millis() as u16)
             }
-            // Without inotify (limit of watches reached), check again soon.
-            None => std::thread::sleep(left.min(Duration::from_millis(10))),
+            (Some(_), None) => PollTimeout::NONE,
+            (Some(_), Some(left)) => {
+                let millis = left.as_millis().min(i32::MAX as u128) as i32;
+                PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX)
+            }
+        };
+
+        let mut fds = Vec::with_capacity(2);
+        if let Some(inotify) = &inotify {
+            fds.push(PollFd::new(inotify.as_fd(), PollFlags::POLLIN));
+        }
+        if let Some(process) = process {
+            fds.push(PollFd::new(process.pidfd.as_fd(), PollFlags::POLLIN));
+        }
+        let _ = poll(&mut fds, poll_timeout);
+        let exited = process.is_some()
+            && fds
+                .last()
+                .and_then(|fd| fd.revents())
+                .is_some_and(|events| !events.is_empty());
+        if let Some(inotify) = &inotify {
+            let _ = inotify.read_events();
+        }
+        if exited {
+            return has_content();
         }
     }
 }

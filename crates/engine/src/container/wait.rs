@@ -92,12 +92,13 @@ impl Engine {
                 }
             };
 
-            // conmon exits right after it writes the exit file (and runs the
-            // exit command), so its pidfd turning readable means the exit is
-            // recorded or about to be.
+            // conmon writes the exit file, then runs the exit command and
+            // waits for it before it exits. Either event means the exit is
+            // recorded or about to be, and the file comes first.
             match monitor {
                 Some(handle) => {
-                    handle.wait_exit(None);
+                    let exit_file = self.paths(&id).exit_file;
+                    crate::process::wait_for_file_or_process(&exit_file, &handle);
                 }
                 None => std::thread::sleep(RECHECK_INTERVAL),
             }
