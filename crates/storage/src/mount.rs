@@ -13,6 +13,7 @@ use tracing::{debug, warn};
 use crate::copy::copy_layer;
 use crate::digest::{chain_ids, strip_algorithm};
 use crate::error::io_err;
+use crate::idmap::{self, IdMappings};
 use crate::{Driver, Image, Result, StorageError, Store};
 
 /// File in the run root that caches the probed driver until reboot.
@@ -116,7 +117,14 @@ fn check_container_id(container_id: &str) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn mount(store: &Store, container_id: &str, image: &Image) -> Result<PathBuf> {
+/// Mounts the container's root filesystem; with `mappings`, shifted so the
+/// image's files show their own owners in the container's user namespace.
+pub(crate) fn mount(
+    store: &Store,
+    container_id: &str,
+    image: &Image,
+    mappings: Option<&IdMappings>,
+) -> Result<PathBuf> {
     check_container_id(container_id)?;
     let dir = store.container_dir(container_id);
     let merged = dir.join("merged");
@@ -126,9 +134,12 @@ pub(crate) fn mount(store: &Store, container_id: &str, image: &Image) -> Result<
     }
 
     let lower = layer_dirs(store, image)?;
-    match store.driver {
-        Driver::Overlay => mount_overlay(store, container_id, &dir, &lower)?,
-        Driver::Copy => copy_rootfs(container_id, &dir, &lower)?,
+    match (store.driver, mappings) {
+        (Driver::Overlay, None) => mount_overlay(store, container_id, &dir, &lower)?,
+        (Driver::Overlay, Some(mappings)) => {
+            mount_overlay_mapped(store, container_id, &dir, &lower, mappings)?
+        }
+        (Driver::Copy, _) => copy_rootfs(container_id, &dir, &lower, mappings)?,
     }
     Ok(merged)
 }
@@ -181,9 +192,35 @@ fn mount_overlay(store: &Store, container_id: &str, dir: &Path, lower: &[PathBuf
     })
 }
 
-/// Copies the layers into `merged`, base layer first. An earlier copy that
-/// did not complete is discarded first.
-fn copy_rootfs(container_id: &str, dir: &Path, lower: &[PathBuf]) -> Result<()> {
+/// Mounts the overlay over lower dirs whose owners `mappings` shifted
+/// (see `idmap.rs`), with the upper dir's root owned by the mapped root.
+fn mount_overlay_mapped(
+    store: &Store,
+    container_id: &str,
+    dir: &Path,
+    layers: &[PathBuf],
+    mappings: &IdMappings,
+) -> Result<()> {
+    let upper = dir.join("upper");
+    fs::create_dir_all(&upper).map_err(io_err("create directory", &upper))?;
+    idmap::chown_upper(&upper, mappings)?;
+    let (lower, idmapped) = idmap::prepare_lower(container_id, dir, layers, mappings)?;
+    let result = mount_overlay(store, container_id, dir, &lower);
+    if idmapped {
+        idmap::release_lower(container_id, dir);
+    }
+    result
+}
+
+/// Copies the layers into `merged`, base layer first, and shifts the
+/// owners by `mappings`. An earlier copy that did not complete is
+/// discarded first.
+fn copy_rootfs(
+    container_id: &str,
+    dir: &Path,
+    lower: &[PathBuf],
+    mappings: Option<&IdMappings>,
+) -> Result<()> {
     let merged = dir.join("merged");
     if merged.exists() {
         fs::remove_dir_all(&merged).map_err(io_err("remove incomplete copy", &merged))?;
@@ -192,6 +229,9 @@ fn copy_rootfs(container_id: &str, dir: &Path, lower: &[PathBuf]) -> Result<()> 
     debug!(container_id, path = %merged.display(), layers = lower.len(), "copying image layers");
     for layer in lower.iter().rev() {
         copy_layer(layer, &merged)?;
+    }
+    if let Some(mappings) = mappings {
+        idmap::shift_owners(&merged, mappings)?;
     }
     let marker = dir.join(COPY_COMPLETE);
     fs::write(&marker, b"").map_err(io_err("write", &marker))?;
@@ -247,13 +287,16 @@ pub(crate) fn remove_container_fs(store: &Store, container_id: &str) -> Result<(
         });
     }
 
-    let marker = dir.join(COPY_COMPLETE);
-    match fs::remove_file(&marker) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_err("remove", &marker)(e)),
+    idmap::release_lower(container_id, &dir);
+    for marker in [COPY_COMPLETE, idmap::SHIFTED_LOWER_COMPLETE] {
+        let marker = dir.join(marker);
+        match fs::remove_file(&marker) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("remove", &marker)(e)),
+        }
     }
-    for name in ["merged", "upper", "work"] {
+    for name in ["merged", "upper", "work", idmap::SHIFTED_LOWER_DIR] {
         let path = dir.join(name);
         match fs::remove_dir_all(&path) {
             Ok(()) => debug!(container_id, path = %path.display(), "removed"),

@@ -11,6 +11,7 @@ use tracing::{debug, warn};
 
 use crate::digest::strip_algorithm;
 use crate::error::io_err;
+use crate::idmap::IdMappings;
 use crate::lookup::{find_name, resolve};
 use crate::reference::{normalize, Reference};
 use crate::{db, gc, mount, Result, StorageError};
@@ -199,7 +200,20 @@ impl Store {
     /// With [`Driver::Copy`] the first call copies the image layers into
     /// the merged dir, later calls return it as it is.
     pub fn mount(&self, container_id: &str, image: &Image) -> Result<PathBuf> {
-        mount::mount(self, container_id, image)
+        mount::mount(self, container_id, image, None)
+    }
+
+    /// Like [`Store::mount`], for a container in a user namespace of its
+    /// own: the image's files are shifted by `mappings`, so a file the
+    /// image gives to uid 0 belongs to the host uid that container uid 0
+    /// maps to. The mappings must stay the same for the container's life.
+    pub fn mount_mapped(
+        &self,
+        container_id: &str,
+        image: &Image,
+        mappings: &IdMappings,
+    ) -> Result<PathBuf> {
+        mount::mount(self, container_id, image, Some(mappings))
     }
 
     /// Unmounts the container's root filesystem; succeeds when not mounted.
