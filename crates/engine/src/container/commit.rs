@@ -5,7 +5,7 @@ use std::io::Write;
 use berth_storage::{Change, CommitOptions};
 use tracing::debug;
 
-use super::Container;
+use super::{Container, ContainerStatus};
 use crate::{Engine, EngineError, Result};
 
 impl Engine {
@@ -34,10 +34,16 @@ impl Engine {
         let (_lock, container) = self.lock_container(name_or_id)?;
         reject_shifted_rootfs(&container, "export")?;
         let image = self.store.lookup(&container.image_id)?;
-        let was_mounted = self.store.is_mounted(&container.id);
+        // A container without a runtime container needs no mount. Its mount
+        // may still be there when the cleanup that conmon started after the
+        // exit has not run yet, and that cleanup waits for this lock.
+        let keep_mounted = matches!(
+            container.state.status(),
+            ContainerStatus::Created | ContainerStatus::Running | ContainerStatus::Paused
+        );
         let rootfs = self.store.mount(&container.id, &image)?;
         let result = self.store.export_tree(&rootfs, output);
-        if !was_mounted {
+        if !keep_mounted {
             self.store.unmount(&container.id)?;
         }
         Ok(result?)
