@@ -502,9 +502,22 @@ pub struct CreateArgs {
     pub add_host: Vec<String>,
 
     /// User namespace: host (the default: berth's own, which for an ordinary
-    /// user is the one of its pause process). keep-id is not available yet.
+    /// user is the one of its pause process), or keep-id (ordinary users
+    /// only: your uid and gid keep their numbers in the container, and the
+    /// process runs as you).
     #[arg(long)]
     pub userns: Option<String>,
+
+    /// Run the container in a new user namespace that maps AMOUNT container
+    /// uids from CONTAINER_ID to host uids from HOST_ID (root only; may be
+    /// repeated). Without --gidmap the gids are mapped the same way.
+    #[arg(long, value_name = "CONTAINER_ID:HOST_ID:AMOUNT")]
+    pub uidmap: Vec<String>,
+
+    /// Like --uidmap, for gids. Without --uidmap the uids are mapped the
+    /// same way.
+    #[arg(long, value_name = "CONTAINER_ID:HOST_ID:AMOUNT")]
+    pub gidmap: Vec<String>,
 
     /// The image to run.
     pub image: String,

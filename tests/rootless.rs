@@ -262,21 +262,6 @@ fn resource_limits_rejected_without_cgroup() {
 }
 
 #[test]
-fn userns_host_accepted_keep_id_rejected() {
-    let env = env_with_busybox(USER);
-    assert_eq!(
-        env.berth_ok(&["run", "--rm", "--userns", "host", "busybox", "id", "-u"]),
-        "0\n"
-    );
-    let output = env.berth(&["run", "--rm", "--userns", "keep-id", "busybox", "true"]);
-    assert_eq!(exit_code(&output), 125);
-    assert_eq!(
-        text(&output.stderr),
-        "Error: --userns=keep-id is not supported yet\n"
-    );
-}
-
-#[test]
 fn privileged_port_rejected() {
     let first_unprivileged: u16 =
         std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")

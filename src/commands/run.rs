@@ -191,6 +191,8 @@ fn create_options(args: &CreateArgs) -> Result<CreateOptions, CliError> {
         dns_search: args.dns_search.clone(),
         add_hosts: args.add_host.clone(),
         userns: args.userns.clone(),
+        uidmap: args.uidmap.clone(),
+        gidmap: args.gidmap.clone(),
         create_command: std::env::args().collect(),
         restart: args.restart.clone(),
         sdnotify: args.sdnotify.clone(),

@@ -49,6 +49,13 @@ pub enum EngineError {
         source: std::io::Error,
     },
 
+    /// Podman's words, which scripts look for.
+    #[error("keep-id is only supported in rootless mode: as root, give the container a user namespace with --uidmap and --gidmap")]
+    KeepIdNeedsRootless,
+
+    #[error("--uidmap and --gidmap are not supported for rootless containers: their host ids would be ids of the pause process's user namespace, which berth does not translate; use --userns=keep-id to keep your own uid")]
+    RootlessIdMaps,
+
     #[error("{feature} is not supported yet")]
     Unsupported { feature: String },
 

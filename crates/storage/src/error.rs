@@ -62,6 +62,24 @@ pub enum StorageError {
     #[error("storage root {path} contains a ',' or ':', which overlay mount options cannot carry: choose another --root")]
     UnsupportedRootPath { path: PathBuf },
 
+    #[error("mount {path} idmapped: {step} failed: {source}; idmapped mounts need Linux 5.12 or later and a filesystem that supports them")]
+    IdmappedMountFailed {
+        path: PathBuf,
+        step: &'static str,
+        #[source]
+        source: nix::Error,
+    },
+
+    #[error("creating a user namespace for an idmapped mount failed: {step}: {source}")]
+    UserNamespaceFailed {
+        step: &'static str,
+        #[source]
+        source: nix::Error,
+    },
+
+    #[error("{path} is owned by uid {uid} gid {gid}, which the container's --uidmap/--gidmap does not cover: map every id the image uses")]
+    UnmappedOwner { path: PathBuf, uid: u32, gid: u32 },
+
     #[error("container {container_id}: mount overlay on {path}: {source}")]
     MountFailed {
         container_id: String,

@@ -13,6 +13,7 @@ use tracing::{debug, warn};
 use crate::copy::copy_layer;
 use crate::digest::{chain_ids, strip_algorithm};
 use crate::error::io_err;
+use crate::idmap::{self, IdMappings};
 use crate::{Driver, Image, Result, StorageError, Store};
 
 /// File in the run root that caches the probed driver until reboot.
@@ -119,10 +120,13 @@ fn check_container_id(container_id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Mounts the container's root filesystem; with `mappings`, shifted so the
+/// image's files show their own owners in the container's user namespace.
 pub(crate) fn mount(
     store: &Store,
     container_id: &str,
     image: &Image,
+    mappings: Option<&IdMappings>,
     volatile: bool,
 ) -> Result<PathBuf> {
     check_container_id(container_id)?;
@@ -134,9 +138,12 @@ pub(crate) fn mount(
     }
 
     let lower = layer_dirs(store, image)?;
-    match store.driver {
-        Driver::Overlay => mount_overlay(store, container_id, &dir, &lower, volatile)?,
-        Driver::Copy => copy_rootfs(container_id, &dir, &lower)?,
+    match (store.driver, mappings) {
+        (Driver::Overlay, None) => mount_overlay(store, container_id, &dir, &lower, volatile)?,
+        (Driver::Overlay, Some(mappings)) => {
+            mount_overlay_mapped(store, container_id, &dir, &lower, mappings, volatile)?
+        }
+        (Driver::Copy, _) => copy_rootfs(container_id, &dir, &lower, mappings)?,
     }
     Ok(merged)
 }
@@ -236,9 +243,36 @@ fn clear_volatile_marker(container_id: &str, upper: &Path, work: &Path) -> Resul
     Ok(())
 }
 
-/// Copies the layers into `merged`, base layer first. An earlier copy that
-/// did not complete is discarded first.
-fn copy_rootfs(container_id: &str, dir: &Path, lower: &[PathBuf]) -> Result<()> {
+/// Mounts the overlay over lower dirs whose owners `mappings` shifted
+/// (see `idmap.rs`), with the upper dir's root owned by the mapped root.
+fn mount_overlay_mapped(
+    store: &Store,
+    container_id: &str,
+    dir: &Path,
+    layers: &[PathBuf],
+    mappings: &IdMappings,
+    volatile: bool,
+) -> Result<()> {
+    let upper = dir.join("upper");
+    fs::create_dir_all(&upper).map_err(io_err("create directory", &upper))?;
+    idmap::chown_upper(&upper, mappings)?;
+    let (lower, idmapped) = idmap::prepare_lower(container_id, dir, layers, mappings)?;
+    let result = mount_overlay(store, container_id, dir, &lower, volatile);
+    if idmapped {
+        idmap::release_lower(container_id, dir);
+    }
+    result
+}
+
+/// Copies the layers into `merged`, base layer first, and shifts the
+/// owners by `mappings`. An earlier copy that did not complete is
+/// discarded first.
+fn copy_rootfs(
+    container_id: &str,
+    dir: &Path,
+    lower: &[PathBuf],
+    mappings: Option<&IdMappings>,
+) -> Result<()> {
     let merged = dir.join("merged");
     if merged.exists() {
         fs::remove_dir_all(&merged).map_err(io_err("remove incomplete copy", &merged))?;
@@ -247,6 +281,9 @@ fn copy_rootfs(container_id: &str, dir: &Path, lower: &[PathBuf]) -> Result<()> 
     debug!(container_id, path = %merged.display(), layers = lower.len(), "copying image layers");
     for layer in lower.iter().rev() {
         copy_layer(layer, &merged)?;
+    }
+    if let Some(mappings) = mappings {
+        idmap::shift_owners(&merged, mappings)?;
     }
     let marker = dir.join(COPY_COMPLETE);
     fs::write(&marker, b"").map_err(io_err("write", &marker))?;
@@ -302,13 +339,16 @@ pub(crate) fn remove_container_fs(store: &Store, container_id: &str) -> Result<(
         });
     }
 
-    let marker = dir.join(COPY_COMPLETE);
-    match fs::remove_file(&marker) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_err("remove", &marker)(e)),
+    idmap::release_lower(container_id, &dir);
+    for marker in [COPY_COMPLETE, idmap::SHIFTED_LOWER_COMPLETE] {
+        let marker = dir.join(marker);
+        match fs::remove_file(&marker) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("remove", &marker)(e)),
+        }
     }
-    for name in ["merged", "upper", "work"] {
+    for name in ["merged", "upper", "work", idmap::SHIFTED_LOWER_DIR] {
         let path = dir.join(name);
         match fs::remove_dir_all(&path) {
             Ok(()) => debug!(container_id, path = %path.display(), "removed"),

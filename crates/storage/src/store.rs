@@ -11,6 +11,7 @@ use tracing::{debug, warn};
 
 use crate::digest::strip_algorithm;
 use crate::error::io_err;
+use crate::idmap::IdMappings;
 use crate::lookup::{find_name, resolve};
 use crate::reference::{normalize, Reference};
 use crate::{db, gc, mount, Result, StorageError};
@@ -205,7 +206,21 @@ impl Store {
     /// after they exit (`--rm`). A later mount of the same container first
     /// syncs the upper dir's file system and clears overlay's volatile mark.
     pub fn mount(&self, container_id: &str, image: &Image, volatile: bool) -> Result<PathBuf> {
-        mount::mount(self, container_id, image, volatile)
+        mount::mount(self, container_id, image, None, volatile)
+    }
+
+    /// Like [`Store::mount`], for a container in a user namespace of its
+    /// own: the image's files are shifted by `mappings`, so a file the
+    /// image gives to uid 0 belongs to the host uid that container uid 0
+    /// maps to. The mappings must stay the same for the container's life.
+    pub fn mount_mapped(
+        &self,
+        container_id: &str,
+        image: &Image,
+        mappings: &IdMappings,
+        volatile: bool,
+    ) -> Result<PathBuf> {
+        mount::mount(self, container_id, image, Some(mappings), volatile)
     }
 
     /// Unmounts the container's root filesystem; succeeds when not mounted.

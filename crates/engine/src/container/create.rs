@@ -84,8 +84,12 @@ pub struct CreateOptions {
     pub dns_search: Vec<String>,
     /// `--add-host NAME:IP` lines for /etc/hosts.
     pub add_hosts: Vec<String>,
-    /// `--userns`: only `host`, the default, is available.
+    /// `--userns`: `host` (the default) or, for an ordinary user, `keep-id`.
     pub userns: Option<String>,
+    /// `--uidmap CONTAINER_ID:HOST_ID:AMOUNT` values (root only).
+    pub uidmap: Vec<String>,
+    /// `--gidmap CONTAINER_ID:HOST_ID:AMOUNT` values (root only).
+    pub gidmap: Vec<String>,
     pub create_command: Vec<String>,
     /// `--sdnotify`: `container` (default), `conmon` or `ignore`.
     pub sdnotify: Option<String>,
@@ -215,7 +219,12 @@ fn resolve_config(
         None => libc::SIGTERM,
     };
     let rootless = engine.options.rootless;
-    check_userns(options.userns.as_deref())?;
+    let userns = super::userns::resolve(
+        options.userns.as_deref(),
+        &options.uidmap,
+        &options.gidmap,
+        rootless,
+    )?;
     let memory_limit = options.memory.as_deref().map(parse_memory).transpose()?;
     let cpus = validate_cpus(options.cpus)?;
     // A rootless container has slirp4netns (and its own port forwarding)
@@ -249,9 +258,12 @@ fn resolve_config(
             .clone()
             .or_else(|| image.working_dir().clone().filter(|w| !w.is_empty()))
             .unwrap_or_else(|| "/".into()),
+        // keep-id runs the process as the user, over the image's USER too,
+        // as Podman does.
         user: options
             .user
             .clone()
+            .or(userns.default_user)
             .or_else(|| image.user().clone().filter(|u| !u.is_empty()))
             .unwrap_or_else(|| "0:0".into()),
         hostname: validate_hostname(options.hostname.as_deref())?,
@@ -300,6 +312,8 @@ fn resolve_config(
         sdnotify: crate::systemd::parse_sdnotify(options.sdnotify.as_deref())?,
         exposed_ports: image.exposed_ports().clone().unwrap_or_default(),
         image_volumes: image.volumes().clone().unwrap_or_default(),
+        userns: userns.mode,
+        id_mappings: userns.mappings,
     })
 }
 
@@ -328,24 +342,6 @@ fn resolve_rootless_network(network: Option<&str>) -> Result<String> {
             feature: format!(
                 "--network {other} for rootless containers (available: slirp4netns, none, host)"
             ),
-        }),
-    }
-}
-
-/// Checks `--userns`. `host` is berth's own user namespace: the host's for
-/// root, the pause process's for an ordinary user, as in Podman.
-fn check_userns(userns: Option<&str>) -> Result<()> {
-    match userns {
-        None | Some("") | Some("host") => Ok(()),
-        // Not supported yet: keep-id needs a nested user namespace and a
-        // root filesystem whose owners are shifted to match it.
-        Some(mode @ ("keep-id" | "auto" | "nomap")) => Err(EngineError::Unsupported {
-            feature: format!("--userns={mode}"),
-        }),
-        Some(other) => Err(EngineError::InvalidOption {
-            option: "--userns",
-            value: other.to_string(),
-            reason: "use host".into(),
         }),
     }
 }

@@ -103,13 +103,26 @@ impl Engine {
         let network = self.setup_network(container)?;
 
         let image = self.store.lookup(&container.image_id)?;
-        let rootfs = self
-            .store
-            .mount(&container.id, &image, container.config.auto_remove)?;
+        let rootfs = match &container.config.id_mappings {
+            Some(mappings) => self.store.mount_mapped(
+                &container.id,
+                &image,
+                mappings,
+                container.config.auto_remove,
+            )?,
+            None => self
+                .store
+                .mount(&container.id, &image, container.config.auto_remove)?,
+        };
         container.state.mounted = true;
         self.db.save_state(&container.id, &container.state)?;
         crate::pause_point::reach("init-after-mount");
 
+        let mut env = container.config.env.clone();
+        let mut userns_mounts = Vec::new();
+        if container.config.userns == super::userns::KEEP_ID {
+            userns_mounts = add_keep_id_user(container, &rootfs, &paths, &mut env)?;
+        }
         let process_user = user::resolve(&rootfs, &container.config.user)?;
         let hostname = hostname_of(container);
         let network_state = container.state.network.clone().unwrap_or_default();
@@ -129,10 +142,17 @@ impl Engine {
                 joined_resolv_conf: network.joined_resolv_conf.as_deref(),
             },
         )?;
+        if let Some(mappings) = &container.config.id_mappings {
+            super::userns::chown_etc_files(&etc_mounts, mappings)?;
+            if !self.options.rootless {
+                super::userns::make_searchable(&rootfs)?;
+                super::userns::make_searchable(&paths.userdata)?;
+            }
+        }
 
         // Socket activation and readiness, for a container started from a
         // systemd unit; both come from berth's own environment at start.
-        let mut env = with_hostname(&container.config.env, &hostname);
+        let mut env = with_hostname(&env, &hostname);
         let mut systemd_mounts = Vec::new();
         if let Some(sockets) = crate::systemd::activation_sockets() {
             env.extend(crate::systemd::activation_env(&sockets));
@@ -165,6 +185,7 @@ impl Engine {
             hostname,
             mounts: etc_mounts
                 .into_iter()
+                .chain(userns_mounts)
                 .chain(container.config.mounts.iter().map(to_mount_spec))
                 .chain(systemd_mounts)
                 .collect(),
@@ -189,6 +210,11 @@ impl Engine {
             // slirp4netns configures once the container exists.
             network: network.mode.clone(),
             rootless: self.options.rootless,
+            user_namespace: container
+                .config
+                .id_mappings
+                .as_ref()
+                .map(super::userns::spec_namespace),
         };
         let mut spec = berth_oci::spec::generate(&spec_options)?;
         let seccomp = self.seccomp_cache().apply(runtime, &mut spec);
@@ -356,6 +382,35 @@ impl Engine {
         container.state.monitor_pid = 0;
         container.state.monitor_start_time = 0;
     }
+}
+
+/// Adds the keep-id user to the container's /etc/passwd and /etc/group
+/// and sets `HOME` unless the environment has it, as Podman does. Returns
+/// the mounts of the copies a read-only rootfs needs.
+fn add_keep_id_user(
+    container: &Container,
+    rootfs: &std::path::Path,
+    paths: &ContainerPaths,
+    env: &mut Vec<String>,
+) -> Result<Vec<MountSpec>> {
+    let Some(mappings) = &container.config.id_mappings else {
+        return Ok(Vec::new());
+    };
+    let Some(user) = super::userns::KeepIdUser::of(mappings) else {
+        return Ok(Vec::new());
+    };
+    let home = user.home_in(container);
+    if !env.iter().any(|entry| entry.starts_with("HOME=")) {
+        env.push(format!("HOME={home}"));
+    }
+    super::userns::add_keep_id_user(
+        rootfs,
+        &paths.userdata,
+        &user,
+        &home,
+        container.config.read_only,
+        mappings,
+    )
 }
 
 fn prepare_dirs(paths: &ContainerPaths) -> Result<()> {

@@ -139,6 +139,21 @@ pub struct InspectHostConfig {
     pub restart_policy: BTreeMap<String, serde_json::Value>,
     pub runtime: String,
     pub security_opt: Vec<String>,
+    /// `private` with `--uidmap`, `keep-id`, or empty for berth's own user
+    /// namespace.
+    pub userns_mode: String,
+    #[serde(rename = "IDMappings", skip_serializing_if = "Option::is_none")]
+    pub id_mappings: Option<InspectIdMappings>,
+}
+
+/// The maps of a container's own user namespace, each line as
+/// `CONTAINER_ID:HOST_ID:AMOUNT`.
+#[derive(Debug, Clone, Serialize)]
+pub struct InspectIdMappings {
+    #[serde(rename = "UidMap")]
+    pub uid_map: Vec<String>,
+    #[serde(rename = "GidMap")]
+    pub gid_map: Vec<String>,
 }
 
 impl Engine {
@@ -334,6 +349,14 @@ impl Engine {
                 ]),
                 runtime: config.runtime.clone(),
                 security_opt: security_opt(config),
+                userns_mode: config.userns.clone(),
+                id_mappings: config
+                    .id_mappings
+                    .as_ref()
+                    .map(|mappings| InspectIdMappings {
+                        uid_map: super::userns::inspect_maps(&mappings.uids),
+                        gid_map: super::userns::inspect_maps(&mappings.gids),
+                    }),
             },
             network_settings: inspect_network::settings(&container),
         })

@@ -22,6 +22,7 @@ mod start;
 mod stop;
 mod sync;
 mod top;
+mod userns;
 mod wait;
 
 use std::collections::BTreeMap;
@@ -35,7 +36,7 @@ pub(crate) use checkpoint::{CHECKPOINT_DIR, INVENTORY};
 
 pub use create::{CreateOptions, MountRequest};
 pub(crate) use init::CGROUP_PARENT;
-pub use inspect::ContainerInspect;
+pub use inspect::{ContainerInspect, InspectIdMappings};
 pub use inspect_network::{InspectEndpoint, InspectHostPort, InspectNetworkSettings};
 pub use list::{human_duration, ContainerSummary, ListOptions};
 pub use logs::{LogLine, LogOptions};
@@ -144,6 +145,14 @@ pub struct ContainerConfig {
     /// Policy the cleanup path applies when the container exits.
     #[serde(default)]
     pub restart_policy: RestartPolicy,
+    /// `--userns` mode: empty for berth's own user namespace, `keep-id`,
+    /// or `private` for `--uidmap`/`--gidmap`.
+    #[serde(default)]
+    pub userns: String,
+    /// The maps of the container's own user namespace, from container ids
+    /// to ids of berth's namespace; `None` when it shares berth's.
+    #[serde(default)]
+    pub id_mappings: Option<berth_storage::IdMappings>,
 }
 
 /// `--restart`: whether the cleanup path starts the container again after

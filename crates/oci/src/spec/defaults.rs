@@ -297,9 +297,9 @@ pub(crate) fn default_mounts(shm_size: u64, privileged: bool) -> Result<Vec<Moun
 }
 
 /// Replaces the sysfs and cgroup mounts with recursive binds of the host's
-/// /sys and /sys/fs/cgroup, as Podman does for a rootless container in the
-/// host's network namespace: the kernel lets a user namespace mount sysfs
-/// only for a network namespace it owns.
+/// /sys and /sys/fs/cgroup, as Podman does for a container whose user
+/// namespace does not own its network namespace: the kernel lets a user
+/// namespace mount sysfs only for a network namespace it owns.
 pub(crate) fn bind_host_sys(mounts: &mut Vec<Mount>, privileged: bool) -> Result<()> {
     let access = if privileged { "rw" } else { "ro" };
     mounts.retain(|mount| {

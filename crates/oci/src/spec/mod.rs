@@ -8,10 +8,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    Capabilities, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxMemoryBuilder,
-    LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder,
-    LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
-    UserBuilder,
+    Capabilities, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxIdMapping,
+    LinuxIdMappingBuilder, LinuxMemoryBuilder, LinuxNamespace, LinuxNamespaceBuilder,
+    LinuxNamespaceType, LinuxPidsBuilder, LinuxResourcesBuilder, Mount, MountBuilder,
+    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 
 use crate::cgroup::{self, CgroupMode};
@@ -60,6 +60,22 @@ pub struct Ulimit {
     pub name: String,
     pub soft: u64,
     pub hard: u64,
+}
+
+/// One line of a user namespace's uid or gid map: `size` ids from
+/// `container_id` map to ids from `host_id` in the runtime's namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdMap {
+    pub container_id: u32,
+    pub host_id: u32,
+    pub size: u32,
+}
+
+/// A new user namespace for the container, with its id maps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserNamespace {
+    pub uid_maps: Vec<IdMap>,
+    pub gid_maps: Vec<IdMap>,
 }
 
 /// Network namespace choice.
@@ -118,6 +134,9 @@ pub struct SpecOptions {
     /// namespace may not mount the sysfs of a network namespace it does
     /// not own.
     pub rootless: bool,
+    /// A user namespace of the container's own (`--uidmap`, `--userns=keep-id`);
+    /// `None` keeps the engine's.
+    pub user_namespace: Option<UserNamespace>,
 }
 
 /// Builds the runtime spec.
@@ -233,7 +252,15 @@ fn build_mounts(options: &SpecOptions) -> Result<Vec<Mount>> {
     }
 
     let mut mounts = defaults::default_mounts(options.shm_size, options.privileged)?;
-    if options.rootless && options.network == NetworkMode::Host {
+    // A user namespace may mount sysfs only for a network namespace it
+    // owns: one the runtime creates with it (NetworkMode::None), not the
+    // host's or one made beforehand.
+    let sysfs_forbidden = match &options.network {
+        NetworkMode::None => false,
+        NetworkMode::Host => options.rootless || options.user_namespace.is_some(),
+        NetworkMode::Path(_) => options.user_namespace.is_some(),
+    };
+    if sysfs_forbidden {
         defaults::bind_host_sys(&mut mounts, options.privileged)?;
     }
     mounts.retain(|default| {
@@ -309,6 +336,9 @@ fn build_linux(
                 .build()?,
         ),
     }
+    if options.user_namespace.is_some() {
+        namespaces.push(namespace(LinuxNamespaceType::User)?);
+    }
     // Podman uses a private cgroup namespace on cgroup v2 hosts only.
     if cgroup::detect() == CgroupMode::Unified {
         namespaces.push(namespace(LinuxNamespaceType::Cgroup)?);
@@ -333,6 +363,11 @@ fn build_linux(
     }
 
     let mut linux = LinuxBuilder::default().namespaces(namespaces);
+    if let Some(user_namespace) = &options.user_namespace {
+        linux = linux
+            .uid_mappings(id_mappings(&user_namespace.uid_maps)?)
+            .gid_mappings(id_mappings(&user_namespace.gid_maps)?);
+    }
     // A rootless container has no cgroup of its own to hold limits; the
     // engine rejects limits before it gets here.
     if !options.rootless {
@@ -394,6 +429,18 @@ pub fn check_seccomp_profile(path: &Path) -> Result<()> {
         kernel: seccomp::kernel_version(),
     };
     seccomp::load(Some(path), &target).map(|_| ())
+}
+
+fn id_mappings(maps: &[IdMap]) -> Result<Vec<LinuxIdMapping>> {
+    maps.iter()
+        .map(|map| {
+            Ok(LinuxIdMappingBuilder::default()
+                .container_id(map.container_id)
+                .host_id(map.host_id)
+                .size(map.size)
+                .build()?)
+        })
+        .collect()
 }
 
 /// Writes `bundle/config.json`.

@@ -585,3 +585,60 @@ fn rootless_own_network_keeps_sysfs() {
         .unwrap();
     assert_eq!(sys.typ().as_deref(), Some("sysfs"));
 }
+
+#[test]
+fn user_namespace_adds_namespace_and_maps() {
+    let spec = generate(&SpecOptions {
+        user_namespace: Some(UserNamespace {
+            uid_maps: vec![IdMap {
+                container_id: 0,
+                host_id: 100000,
+                size: 65536,
+            }],
+            gid_maps: vec![IdMap {
+                container_id: 0,
+                host_id: 200000,
+                size: 1000,
+            }],
+        }),
+        ..options()
+    })
+    .unwrap();
+    let linux = spec.linux().as_ref().unwrap();
+    let namespaces = linux.namespaces().as_ref().unwrap();
+    assert!(namespaces
+        .iter()
+        .any(|namespace| namespace.typ() == LinuxNamespaceType::User));
+    let uid_maps = linux.uid_mappings().as_ref().unwrap();
+    assert_eq!(uid_maps.len(), 1);
+    assert_eq!(
+        (
+            uid_maps[0].container_id(),
+            uid_maps[0].host_id(),
+            uid_maps[0].size()
+        ),
+        (0, 100000, 65536)
+    );
+    let gid_maps = linux.gid_mappings().as_ref().unwrap();
+    assert_eq!(
+        (
+            gid_maps[0].container_id(),
+            gid_maps[0].host_id(),
+            gid_maps[0].size()
+        ),
+        (0, 200000, 1000)
+    );
+}
+
+#[test]
+fn no_user_namespace_by_default() {
+    let spec = generate(&options()).unwrap();
+    let linux = spec.linux().as_ref().unwrap();
+    assert!(!linux
+        .namespaces()
+        .as_ref()
+        .unwrap()
+        .iter()
+        .any(|namespace| namespace.typ() == LinuxNamespaceType::User));
+    assert!(linux.uid_mappings().is_none());
+}
