@@ -361,3 +361,32 @@ fn native_overlay_failure_falls_back_to_fuse() {
     assert_eq!(container_mounts, vec![]);
     assert_eq!(fuse_daemons_under(&root), Vec::<i32>::new());
 }
+
+#[test]
+fn fuse_mount_released_after_conmon_killed() {
+    let env = RootlessEnv::new(USER);
+    let tarball = env.tarball().display().to_string();
+    env.berth_ok(&[FORCE_FUSE, "import", &tarball, "busybox"]);
+    let id = env.berth_ok(&["run", "-d", "busybox", "sleep", "1000"]);
+    let id = id.trim().to_string();
+    let merged = env.root().join("containers").join(&id).join("merged");
+    assert_eq!(fuse_daemons_under(&merged).len(), 1);
+
+    // conmon dies without writing an exit file, so no cleanup runs.
+    let conmon = env.berth_ok(&["inspect", "--format", "{{.State.ConmonPid}}", &id]);
+    let conmon: i32 = conmon.trim().parse().expect("conmon pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(conmon),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill conmon");
+    eventually("conmon is gone", || {
+        !Path::new(&format!("/proc/{conmon}")).exists()
+    });
+
+    // rm -f finds the mount and its daemon and releases both.
+    env.berth_ok(&["rm", "-f", &id]);
+    let pause = env.pause_pid().expect("pause process");
+    assert_eq!(mounts_below(pause, &env.root()), vec![]);
+    assert_eq!(fuse_daemons_under(env.dir()), Vec::<i32>::new());
+}
