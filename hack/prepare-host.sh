@@ -7,7 +7,8 @@
 # - on a cgroup hybrid host, mounts every controller that sits unused on the
 #   cgroup v2 hierarchy as its own v1 hierarchy, because berth places
 #   containers in the v1 hierarchies only;
-# - opens /dev/net/tun to all users so rootless slirp4netns works;
+# - opens /dev/net/tun to all users so rootless slirp4netns works, and
+#   /dev/fuse so rootless fuse-overlayfs does;
 # - creates /etc/subuid and /etc/subgid if missing;
 # - installs a CRIU that passes `criu check` (hack/install-criu.sh) when the
 #   installed one is missing or fails, for checkpoint and restore.
@@ -66,6 +67,13 @@ fi
 if [[ -c /dev/net/tun ]] && [[ $(stat -c %a /dev/net/tun) != 666 ]]; then
     chmod 0666 /dev/net/tun
     echo "made /dev/net/tun usable by all users (mode 0666)"
+fi
+
+# fuse-overlayfs mounts rootless overlays where the kernel's overlay fails
+# in a user namespace; a host without udev leaves /dev/fuse at mode 0600.
+if [[ -c /dev/fuse ]] && [[ $(stat -c %a /dev/fuse) != 666 ]]; then
+    chmod 0666 /dev/fuse
+    echo "made /dev/fuse usable by all users (mode 0666)"
 fi
 
 for file in /etc/subuid /etc/subgid; do

@@ -41,6 +41,12 @@ pub struct GlobalOptions {
     #[arg(long, global = true, env = "BERTH_CONMON")]
     pub conmon: Option<PathBuf>,
 
+    /// Storage option KEY=VALUE (repeatable). overlay.mount_program=PATH
+    /// mounts container overlays with that program, such as
+    /// /usr/bin/fuse-overlayfs; the root records it for later commands.
+    #[arg(long = "storage-opt", global = true, value_name = "KEY=VALUE")]
+    pub storage_opt: Vec<String>,
+
     /// Log messages at this level and above: error, warn, info, debug, trace.
     #[arg(long, global = true, default_value = "warn")]
     pub log_level: String,

@@ -286,3 +286,146 @@ fn privileged_port_rejected() {
     );
     assert_eq!(env.berth_ok(&["ps", "-aq"]), "");
 }
+
+/// Kills the environment's pause process with SIGKILL and waits until it
+/// is gone. Returns its pid.
+fn kill_pause_process(env: &RootlessEnv) -> i32 {
+    let pid = env.pause_pid().expect("pause process");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill the pause process");
+    let started = Instant::now();
+    // The pause process is reparented to init, which reaps it.
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "pause process {pid} survived SIGKILL"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    pid
+}
+
+fn user_namespace(pid: &str) -> std::path::PathBuf {
+    std::fs::read_link(format!("/proc/{pid}/ns/user")).expect("read the user namespace link")
+}
+
+#[test]
+fn killed_pause_process_rejoined_through_conmon() {
+    let env = env_with_busybox(USER);
+    env.berth_ok(&["run", "--name", "finished", "busybox", "true"]);
+    env.berth_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "running",
+        "busybox",
+        "sh",
+        "-c",
+        "echo before; trap 'echo stopping; exit 3' TERM; while true; do sleep 0.1; done",
+    ]);
+    let conmon = env.berth_ok(&["inspect", "--format", "{{.State.ConmonPid}}", "running"]);
+    let conmon = conmon.trim().to_string();
+    let namespace = user_namespace(&conmon);
+
+    let old_pause = kill_pause_process(&env);
+
+    // The next command starts a pause process in the namespaces of the
+    // running container's conmon, with its id mapping.
+    let listed = env.berth_ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]);
+    let mut listed: Vec<&str> = listed.lines().collect();
+    listed.sort_unstable();
+    assert_eq!(listed, vec!["finished exited", "running running"]);
+    let new_pause = env.pause_pid().expect("a new pause process");
+    assert_ne!(new_pause, old_pause);
+    assert_eq!(user_namespace(&new_pause.to_string()), namespace);
+    let uid_map = std::fs::read_to_string(format!("/proc/{new_pause}/uid_map")).unwrap();
+    let first_line: Vec<&str> = uid_map.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(first_line, vec!["0", &env.uid().to_string(), "1"]);
+
+    assert_eq!(env.berth_ok(&["logs", "running"]), "before\n");
+    assert_eq!(
+        env.berth_ok(&["exec", "running", "echo", "joined"]),
+        "joined\n"
+    );
+    env.berth_ok(&["stop", "-t", "5", "running"]);
+    assert_eq!(
+        env.berth_ok(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "running"
+        ]),
+        "exited 3\n"
+    );
+    env.berth_ok(&["rm", "running"]);
+
+    // With no conmon left, the next pause process makes new namespaces,
+    // and the stopped container starts in them.
+    let second_pause = kill_pause_process(&env);
+    assert_eq!(
+        env.berth_ok(&["ps", "-aq", "--filter", "name=finished"])
+            .lines()
+            .count(),
+        1
+    );
+    let third_pause = env.pause_pid().expect("a third pause process");
+    assert_ne!(third_pause, second_pause);
+    assert_ne!(user_namespace(&third_pause.to_string()), namespace);
+    env.berth_ok(&["start", "finished"]);
+    assert_eq!(env.berth_ok(&["wait", "finished"]), "0\n");
+    env.berth_ok(&["rm", "finished"]);
+    assert_eq!(env.berth_ok(&["ps", "-aq"]), "");
+}
+
+/// Lists the mount points at or below `dir` in the mount namespace of `pid`.
+fn mounts_in_namespace(pid: i32, dir: &std::path::Path) -> Vec<String> {
+    let mountinfo = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+    let prefix = dir.display().to_string();
+    mountinfo
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .filter(|mount_point| mount_point.starts_with(&prefix))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn pause_process_loses_copies_of_stopped_root_mounts() {
+    let root_env = common::TestEnv::with_busybox();
+    let id = root_env.berth_ok(&["run", "-d", "busybox", "sleep", "1000"]);
+    let id = id.trim().to_string();
+    let merged = root_env.root().join("containers").join(&id).join("merged");
+
+    // Made while root's container runs, the user's mount namespace starts
+    // as a copy of the host's, root's container mounts included.
+    let env = env_with_busybox(USER);
+    let pause = env.pause_pid().expect("pause process");
+    assert!(
+        mounts_in_namespace(pause, root_env.dir()).contains(&merged.display().to_string()),
+        "the pause process's namespace has a copy of root's container mount"
+    );
+
+    // Stopping the container removes the copies too, so they no longer
+    // keep root's overlay alive.
+    root_env.berth_ok(&["stop", "-t", "0", &id]);
+    let started = Instant::now();
+    while !mounts_in_namespace(pause, root_env.dir()).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "copies of root's mounts stay in the user's namespace: {:?}",
+            mounts_in_namespace(pause, root_env.dir())
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // The mount point comes back with the next start.
+    root_env.berth_ok(&["start", &id]);
+    assert_eq!(
+        root_env.berth_ok(&["exec", &id, "echo", "started again"]),
+        "started again\n"
+    );
+    root_env.berth_ok(&["rm", "-f", &id]);
+}

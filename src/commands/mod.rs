@@ -201,7 +201,7 @@ fn prepare_paths(global: &mut GlobalOptions) -> Result<(), CliError> {
     let runroot = global.runroot.get_or_insert(paths.runroot.clone()).clone();
     if !nix::unistd::geteuid().is_root() {
         // Not yet inside: conmon's exit command inherits the namespaces.
-        rootless::enter(&paths, &[&root, &runroot]).map_err(EngineError::from)?;
+        rootless::enter(&paths, &root, &runroot).map_err(EngineError::from)?;
     }
     Ok(())
 }
@@ -216,6 +216,7 @@ pub fn engine_options(global: &GlobalOptions) -> EngineOptions {
         cleanup_program: std::env::current_exe().ok(),
         debug: matches!(global.log_level.as_str(), "debug" | "trace"),
         rootless: rootless::is_rootless(),
+        storage_options: global.storage_opt.clone(),
     }
 }
 

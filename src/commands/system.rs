@@ -30,6 +30,8 @@ pub fn info(engine: &berth_engine::Engine, args: &FormatArgs) -> CliResult {
             "runRoot": info.run_root,
             "graphDriverName": info.graph_driver_name,
             "graphDriverNote": info.graph_driver_note,
+            "graphOptions": graph_options(&info),
+            "graphStatus": { "Native Overlay Diff": info.native_overlay_diff.to_string() },
             "containerStore": { "number": info.containers },
             "imageStore": { "number": info.images },
         },
@@ -60,11 +62,26 @@ fn template_value(info: &berth_engine::Info) -> Value {
             "GraphRoot": info.root,
             "RunRoot": info.run_root,
             "GraphDriverName": info.graph_driver_name,
+            "GraphOptions": graph_options(info),
+            "GraphStatus": { "Native Overlay Diff": info.native_overlay_diff.to_string() },
             "ContainerStore": { "Number": info.containers },
             "ImageStore": { "Number": info.images },
         },
         "Version": { "Version": info.version },
     })
+}
+
+/// Podman's `graphOptions`: the overlay mount program, when there is one,
+/// under `overlay.mount_program`.
+fn graph_options(info: &berth_engine::Info) -> Value {
+    let mut options = serde_json::Map::new();
+    if let Some(program) = &info.mount_program {
+        options.insert(
+            "overlay.mount_program".into(),
+            json!({ "Executable": program.executable, "Version": program.version }),
+        );
+    }
+    Value::Object(options)
 }
 
 /// Prints nested objects as indented `key: value` lines, the shape of

@@ -92,17 +92,25 @@ impl RootlessEnv {
         self.dir.path().join("xdg-runtime")
     }
 
-    fn tarball(&self) -> PathBuf {
+    pub fn tarball(&self) -> PathBuf {
         self.dir.path().join("busybox-rootfs.tar")
     }
 
     /// Runs berth as the user with this environment's root and run root.
     pub fn berth(&self, args: &[&str]) -> Output {
+        self.berth_at(&self.root(), &self.runroot(), args)
+    }
+
+    /// Runs berth as the user with another root and run root, in this
+    /// environment's user namespace. The caller removes what it creates
+    /// there; a run root whose path starts with [`RootlessEnv::runroot`]
+    /// is still searched for leftover processes.
+    pub fn berth_at(&self, root: &Path, runroot: &Path, args: &[&str]) -> Output {
         let mut full_args = vec![
             "--root".to_string(),
-            self.root().display().to_string(),
+            root.display().to_string(),
             "--runroot".to_string(),
-            self.runroot().display().to_string(),
+            runroot.display().to_string(),
         ];
         full_args.extend(args.iter().map(|arg| arg.to_string()));
         self.berth_raw(&full_args)

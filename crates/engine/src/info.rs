@@ -14,6 +14,13 @@ pub struct Info {
     pub graph_driver_name: String,
     /// Why the driver is not overlay, when it is not.
     pub graph_driver_note: String,
+    /// The program that mounts overlays instead of the kernel, if any
+    /// (Podman's `overlay.mount_program` graph option).
+    pub mount_program: Option<MountProgramInfo>,
+    /// Whether the kernel's overlay makes the container's changes
+    /// (Podman's `Native Overlay Diff`): false with a mount program and
+    /// with the copy driver.
+    pub native_overlay_diff: bool,
     pub oci_runtime: String,
     pub oci_runtime_path: String,
     pub oci_runtime_version: String,
@@ -28,6 +35,15 @@ pub struct Info {
     pub containers: usize,
     pub images: usize,
     pub checkpoint: CheckpointInfo,
+}
+
+/// The overlay mount program of the store.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MountProgramInfo {
+    pub executable: String,
+    /// The program's line of `--version`.
+    pub version: String,
 }
 
 /// Whether checkpoint and restore work on this host, and why not.
@@ -61,6 +77,15 @@ impl Engine {
                     "overlay mounts failed on this file system; each container gets a full copy of its image".into()
                 }
             },
+            mount_program: self
+                .store
+                .mount_program()
+                .map(|program| MountProgramInfo {
+                    executable: program.display().to_string(),
+                    version: berth_storage::mount_program_version(program),
+                }),
+            native_overlay_diff: driver == berth_storage::Driver::Overlay
+                && self.store.mount_program().is_none(),
             oci_runtime: runtime.name.clone(),
             oci_runtime_path: runtime.path.display().to_string(),
             oci_runtime_version: runtime.version().unwrap_or_default(),

@@ -61,12 +61,12 @@ pub use exec::{ExecInspect, ExecOptions, ExecProcessConfig, ExecTerminal};
 pub use image::{
     login, logout, HistoryEntry, ImageInspect, ImageSummary, LoadedImage, RemovedImage,
 };
-pub use info::{CheckpointInfo, Info};
+pub use info::{CheckpointInfo, Info, MountProgramInfo};
 pub use network::NetworkSummary;
 
 use berth_network::NetworkStore;
 use berth_oci::Monitor;
-use berth_storage::Store;
+use berth_storage::{Store, StoreOptions};
 use state::StateDb;
 
 /// Where the engine keeps its files and which programs it runs.
@@ -90,6 +90,8 @@ pub struct EngineOptions {
     /// [`rootless::enter`]: containers get no cgroup, slirp4netns networks
     /// and only init-process signals.
     pub rootless: bool,
+    /// The user's `--storage-opt KEY=VALUE` options for the image store.
+    pub storage_options: Vec<String>,
 }
 
 impl EngineOptions {
@@ -104,6 +106,7 @@ impl EngineOptions {
             cleanup_program: None,
             debug: false,
             rootless: false,
+            storage_options: Vec::new(),
         }
     }
 }
@@ -133,7 +136,8 @@ impl Engine {
             ..options
         };
         let db = StateDb::open(&options.root.join("state.db"))?;
-        let store = Store::open(&options.root, &options.runroot)?;
+        let store_options = StoreOptions::parse(&options.storage_options)?;
+        let store = Store::open_with_options(&options.root, &options.runroot, &store_options)?;
         let networks = NetworkStore::open(&options.root.join("networks"))?;
         let engine = Engine {
             options,

@@ -88,6 +88,23 @@ pub enum StorageError {
         source: nix::Error,
     },
 
+    #[error("container {container_id}: mount overlay with {program}: {message}")]
+    MountProgramFailed {
+        container_id: String,
+        program: PathBuf,
+        message: String,
+    },
+
+    #[error("overlay mount program {program} cannot be used: {reason}")]
+    MountProgramUnusable { program: PathBuf, reason: String },
+
+    #[error("storage root {root} mounts overlays with {recorded}, not {requested}: drop --storage-opt overlay.mount_program, give {recorded}, or use another --root")]
+    MountProgramMismatch {
+        root: PathBuf,
+        recorded: PathBuf,
+        requested: PathBuf,
+    },
+
     #[error(
         "container {container_id}: unmount {path}: {source}: stop processes using it and retry"
     )]

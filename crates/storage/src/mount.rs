@@ -14,10 +14,13 @@ use crate::copy::copy_layer;
 use crate::digest::{chain_ids, strip_algorithm};
 use crate::error::io_err;
 use crate::idmap::{self, IdMappings};
-use crate::{Driver, Image, Result, StorageError, Store};
+use crate::{fuse_overlay, Driver, Image, Result, StorageError, Store};
 
 /// File in the run root that caches the probed driver until reboot.
 const DRIVER_CACHE: &str = "storage-driver";
+/// File in the root that names the overlay mount program its containers
+/// were mounted with; it stays for the life of the root.
+pub(crate) const MOUNT_PROGRAM_RECORD: &str = "overlay-mount-program";
 /// File in a container dir written once its copy of the image is complete.
 const COPY_COMPLETE: &str = "merged.complete";
 /// Directory, relative to the overlay work dir, that a "volatile" mount
@@ -26,10 +29,76 @@ const VOLATILE_MARKER: &str = "work/incompat/volatile";
 /// The kernel copies mount options into one page, NUL included.
 const MAX_MOUNT_OPTIONS: usize = 4095;
 
+/// Chooses how this root makes container root filesystems, and with which
+/// mount program if any.
+///
+/// A mount program recorded in the root wins: the containers' upper dirs
+/// were written through it. `requested` (the user's `overlay.mount_program`)
+/// must match a recorded one, and is recorded when the root has none.
+/// Otherwise the kernel's overlay is probed once per run root. Where it
+/// fails inside a user namespace and fuse-overlayfs is usable, fuse-overlayfs
+/// is recorded and used, as containers/storage does. Elsewhere each
+/// container gets a full copy.
+pub(crate) fn choose_driver(
+    root: &Path,
+    runroot: &Path,
+    requested: Option<&Path>,
+) -> Result<(Driver, Option<PathBuf>)> {
+    let record = root.join(MOUNT_PROGRAM_RECORD);
+    let recorded = match fs::read_to_string(&record) {
+        Ok(text) => Some(PathBuf::from(text.trim())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io_err("read", &record)(e)),
+    };
+    match (recorded, requested) {
+        (Some(recorded), Some(requested)) if recorded != requested => {
+            Err(StorageError::MountProgramMismatch {
+                root: root.to_path_buf(),
+                recorded,
+                requested: requested.to_path_buf(),
+            })
+        }
+        (Some(recorded), _) => {
+            debug!(root = %root.display(), program = %recorded.display(), "the root records an overlay mount program");
+            Ok((Driver::Overlay, Some(recorded)))
+        }
+        (None, Some(requested)) => {
+            check_root_path(root)?;
+            fuse_overlay::check_usable(requested)?;
+            record_mount_program(&record, requested)?;
+            Ok((Driver::Overlay, Some(requested.to_path_buf())))
+        }
+        (None, None) => match probe_driver(root, runroot) {
+            Driver::Copy if crate::userns::in_user_namespace() => {
+                let Some(program) = fuse_overlay::find_fuse_overlayfs() else {
+                    return Ok((Driver::Copy, None));
+                };
+                if let Err(e) = fuse_overlay::check_usable(&program) {
+                    warn!(error = %e, "fuse-overlayfs cannot replace the failed overlay mount");
+                    return Ok((Driver::Copy, None));
+                }
+                warn!(root = %root.display(), program = %program.display(), "overlay mounts fail in the user namespace here; the root will use fuse-overlayfs");
+                record_mount_program(&record, &program)?;
+                Ok((Driver::Overlay, Some(program)))
+            }
+            driver => Ok((driver, None)),
+        },
+    }
+}
+
+fn record_mount_program(record: &Path, program: &Path) -> Result<()> {
+    let temporary = record.with_extension("tmp");
+    fs::write(&temporary, format!("{}\n", program.display()))
+        .map_err(io_err("write", &temporary))?;
+    fs::rename(&temporary, record).map_err(io_err("rename", &temporary))?;
+    debug!(record = %record.display(), program = %program.display(), "recorded the overlay mount program");
+    Ok(())
+}
+
 /// Returns the driver for this root, probed once per run root: an overlay
 /// mount is tried in a scratch dir under `root`, where upper and work dirs
 /// of containers will live.
-pub(crate) fn probe_driver(root: &Path, runroot: &Path) -> Driver {
+fn probe_driver(root: &Path, runroot: &Path) -> Driver {
     let cache = runroot.join(DRIVER_CACHE);
     match fs::read_to_string(&cache).as_deref().map(str::trim) {
         Ok("overlay") => return Driver::Overlay,
@@ -106,6 +175,18 @@ fn overlay_options(lower: &[PathBuf], upper: &Path, work: &Path) -> String {
     )
 }
 
+/// Builds fuse-overlayfs's options: the layer dirs only, because
+/// `index=off` and `userxattr` are options of the kernel's overlay.
+fn fuse_overlay_options(lower: &[PathBuf], upper: &Path, work: &Path) -> String {
+    let lower: Vec<String> = lower.iter().map(|p| p.display().to_string()).collect();
+    format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.join(":"),
+        upper.display(),
+        work.display()
+    )
+}
+
 /// Rejects ids that would name a path outside `containers/`.
 fn check_container_id(container_id: &str) -> Result<()> {
     if container_id.is_empty()
@@ -133,8 +214,14 @@ pub(crate) fn mount(
     let dir = store.container_dir(container_id);
     let merged = dir.join("merged");
     if is_mounted(store, container_id) {
-        debug!(container_id, path = %merged.display(), "root filesystem already mounted");
-        return Ok(merged);
+        if store.mount_program.is_some() && !fuse_overlay::is_connected(&merged) {
+            // The daemon of an earlier mount died: remount.
+            warn!(container_id, path = %merged.display(), "the overlay mount program of this root filesystem is gone; mounting it again");
+            unmount(store, container_id)?;
+        } else {
+            debug!(container_id, path = %merged.display(), "root filesystem already mounted");
+            return Ok(merged);
+        }
     }
 
     let lower = layer_dirs(store, image)?;
@@ -178,6 +265,12 @@ fn mount_overlay(
         fs::create_dir_all(path).map_err(io_err("create directory", path))?;
     }
 
+    if let Some(program) = &store.mount_program {
+        // The mount program gets the options as an argument and passes
+        // only its own to the kernel, so the page limit does not apply.
+        let options = fuse_overlay_options(lower, &upper, &work);
+        return fuse_overlay::mount(program, container_id, &options, &merged);
+    }
     let options = overlay_options(lower, &upper, &work);
     if options.len() > MAX_MOUNT_OPTIONS {
         return Err(StorageError::OverlayOptionsTooLong {
@@ -301,17 +394,49 @@ pub(crate) fn unmount(store: &Store, container_id: &str) -> Result<()> {
         path: merged.clone(),
         source,
     };
+    // Found before the unmount, while the daemon's mount point is known.
+    let daemons = store
+        .mount_program
+        .is_some()
+        .then(|| fuse_overlay::Daemons::of_mount(&merged));
     match umount(&merged) {
         Ok(()) => {}
         Err(Errno::EINVAL) => debug!(container_id, "root filesystem was unmounted meanwhile"),
         Err(Errno::EBUSY) => {
             warn!(container_id, path = %merged.display(), "root filesystem is busy; detaching it lazily");
             umount2(&merged, MntFlags::MNT_DETACH).map_err(failed)?;
+            // A mount program's daemon serves the detached mount until its
+            // last user is gone, and then exits by itself.
+            return Ok(());
         }
         Err(e) => return Err(failed(e)),
     }
+    if let Some(daemons) = daemons {
+        daemons.wait_for_exit(container_id);
+    }
     debug!(container_id, path = %merged.display(), "unmounted root filesystem");
+    drop_copies_in_other_namespaces(container_id, &merged);
     Ok(())
+}
+
+/// Removes the empty mount point, which the next mount creates again.
+///
+/// A mount namespace made while the container ran keeps a copy of this
+/// mount when the host's mount propagation is private. A rootless user's
+/// pause process is such a namespace. The unmount above does not reach the
+/// copy, and that namespace cannot unmount it either, because the kernel
+/// locks mounts copied into a namespace of a less privileged user
+/// namespace. Removing the mount point detaches the copies in every other
+/// namespace (Linux 3.18 and later), so they no longer hold the overlay's
+/// upper and work dirs.
+fn drop_copies_in_other_namespaces(container_id: &str, merged: &Path) {
+    match fs::remove_dir(merged) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => {
+            warn!(container_id, path = %merged.display(), error = %e, "cannot remove the mount point; copies of the mount in other mount namespaces stay");
+        }
+    }
 }
 
 pub(crate) fn is_mounted(store: &Store, container_id: &str) -> bool {

@@ -6,6 +6,7 @@ use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 use tempfile::TempDir;
 
 use super::*;
+use crate::StoreOptions;
 
 /// Detaches a mount left by a failing test, so no test leaks a mount.
 struct MountGuard(PathBuf);
@@ -339,4 +340,85 @@ fn overlay_options_limit_is_enforced() {
 fn mountinfo_escapes_are_decoded() {
     assert_eq!(unescape_mountinfo(br"/a\040b\011c\134d"), b"/a b\tc\\d");
     assert_eq!(unescape_mountinfo(br"/plain\0"), b"/plain\\0");
+}
+
+#[test]
+fn unmount_removes_mount_point() {
+    let (dir, store) = store_with(None);
+    let image = store
+        .import(&sample_tarball(dir.path()), None, &|_| {})
+        .unwrap();
+    let merged = store.mount("c1", &image).unwrap();
+    let _guard = MountGuard(merged.clone());
+
+    store.unmount("c1").unwrap();
+    assert!(!merged.exists(), "the empty mount point is removed");
+    // The next mount makes it again.
+    store.mount("c1", &image).unwrap();
+    assert_eq!(fs::read(merged.join("etc/hostname")).unwrap(), b"base\n");
+    store.remove_container_fs("c1").unwrap();
+}
+
+#[test]
+fn mount_program_recorded_and_mismatch_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, runroot) = (dir.path().join("root"), dir.path().join("run"));
+    // Any executable serves: the store only runs it to mount.
+    let program = PathBuf::from("/bin/true");
+    let forced = StoreOptions {
+        mount_program: Some(program.clone()),
+    };
+    let store = Store::open_with_options(&root, &runroot, &forced).unwrap();
+    assert_eq!(store.mount_program(), Some(program.as_path()));
+    assert_eq!(
+        fs::read_to_string(store.root.join(MOUNT_PROGRAM_RECORD)).unwrap(),
+        "/bin/true\n"
+    );
+
+    let reopened = Store::open(&root, &runroot).unwrap();
+    assert_eq!(reopened.mount_program(), Some(program.as_path()));
+
+    let other = StoreOptions {
+        mount_program: Some(PathBuf::from("/bin/false")),
+    };
+    let error = Store::open_with_options(&root, &runroot, &other)
+        .err()
+        .expect("a different program is rejected");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "storage root {} mounts overlays with /bin/true, not /bin/false: drop --storage-opt overlay.mount_program, give /bin/true, or use another --root",
+            store.root.display()
+        )
+    );
+}
+
+#[test]
+fn storage_options_parse() {
+    let parsed =
+        StoreOptions::parse(&["overlay.mount_program=/usr/bin/fuse-overlayfs".into()]).unwrap();
+    assert_eq!(
+        parsed.mount_program,
+        Some(PathBuf::from("/usr/bin/fuse-overlayfs"))
+    );
+    assert_eq!(StoreOptions::parse(&[]).unwrap(), StoreOptions::default());
+
+    let cases = [
+        ("overlay.mount_program", "expected KEY=VALUE"),
+        (
+            "overlay.mount_program=fuse-overlayfs",
+            "the mount program must be an absolute path",
+        ),
+        (
+            "overlay.size=10G",
+            "unsupported option: berth supports only overlay.mount_program=PATH",
+        ),
+    ];
+    for (option, reason) in cases {
+        let error = StoreOptions::parse(&[option.to_string()]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("invalid --storage-opt {option:?}: {reason}"),
+        );
+    }
 }

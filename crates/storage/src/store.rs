@@ -53,10 +53,54 @@ pub struct Image {
     pub layers: Vec<String>,
 }
 
+/// Choices for a store that the user makes, as Podman's `--storage-opt`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Program that mounts container overlays instead of the kernel
+    /// (`overlay.mount_program`), such as `/usr/bin/fuse-overlayfs`.
+    pub mount_program: Option<PathBuf>,
+}
+
+impl StoreOptions {
+    /// Parses `KEY=VALUE` options as `--storage-opt` takes them. The only
+    /// key berth supports is `overlay.mount_program`.
+    pub fn parse(options: &[String]) -> Result<StoreOptions> {
+        let mut parsed = StoreOptions::default();
+        for option in options {
+            let invalid = |reason: &str| StorageError::InvalidOption {
+                option: "--storage-opt",
+                value: option.clone(),
+                reason: reason.to_string(),
+            };
+            let (key, value) = option
+                .split_once('=')
+                .ok_or_else(|| invalid("expected KEY=VALUE"))?;
+            match key.trim() {
+                "overlay.mount_program" => {
+                    let program = PathBuf::from(value.trim());
+                    if !program.is_absolute() {
+                        return Err(invalid("the mount program must be an absolute path"));
+                    }
+                    parsed.mount_program = Some(program);
+                }
+                _ => {
+                    return Err(invalid(
+                        "unsupported option: berth supports only overlay.mount_program=PATH",
+                    ))
+                }
+            }
+        }
+        Ok(parsed)
+    }
+}
+
 /// The image store of one storage root.
 pub struct Store {
     pub(crate) root: PathBuf,
     pub(crate) driver: Driver,
+    /// The program that mounts overlays instead of the kernel, when the
+    /// driver is overlay and the store records one.
+    pub(crate) mount_program: Option<PathBuf>,
     db: Mutex<Connection>,
 }
 
@@ -68,6 +112,13 @@ impl Store {
     /// Opens the store under `root`, creating its directories and tables.
     /// `runroot` contains volatile facts such as the probed driver.
     pub fn open(root: &Path, runroot: &Path) -> Result<Store> {
+        Store::open_with_options(root, runroot, &StoreOptions::default())
+    }
+
+    /// Opens the store as [`Store::open`] does, with the user's `options`.
+    /// A mount program given here is recorded in the root, and later opens
+    /// without the option use it too.
+    pub fn open_with_options(root: &Path, runroot: &Path, options: &StoreOptions) -> Result<Store> {
         for dir in ["blobs/sha256", "layers", "containers"] {
             let path = root.join(dir);
             fs::create_dir_all(&path).map_err(io_err("create directory", &path))?;
@@ -78,11 +129,13 @@ impl Store {
         let root = root.canonicalize().map_err(io_err("resolve", root))?;
 
         let conn = db::open(&root.join("state.db"))?;
-        let driver = mount::probe_driver(&root, runroot);
-        debug!(root = %root.display(), driver = driver.name(), "opened image store");
+        let (driver, mount_program) =
+            mount::choose_driver(&root, runroot, options.mount_program.as_deref())?;
+        debug!(root = %root.display(), driver = driver.name(), mount_program = ?mount_program, "opened image store");
         Ok(Store {
             root,
             driver,
+            mount_program,
             db: Mutex::new(conn),
         })
     }
@@ -90,6 +143,12 @@ impl Store {
     /// Returns the driver used for container root filesystems on this host.
     pub fn driver(&self) -> Driver {
         self.driver
+    }
+
+    /// Returns the program that mounts this store's overlays (such as
+    /// fuse-overlayfs), or `None` when the kernel mounts them.
+    pub fn mount_program(&self) -> Option<&Path> {
+        self.mount_program.as_deref()
     }
 
     /// Imports a rootfs tarball (plain, gzip or zstd) as a one-layer image,

@@ -3,6 +3,7 @@
 #![allow(unsafe_code)]
 
 use std::fs::{File, OpenOptions};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -33,14 +34,20 @@ const SUBGID_FILE: &str = "/etc/subgid";
 ///
 /// Joins the user and mount namespaces of the pause process whose pid file
 /// is in the rootless run root of `paths`, starting that process first
-/// when it is not running. The run root and `dirs` are created as the host
-/// user, after the checks for subordinate ids and newuidmap, so bad input
-/// leaves nothing behind. Afterwards the effective uid is 0, the working
-/// directory is unchanged and [`ROOTLESS_UID_ENV`] is set.
+/// when it is not running. The run root, `root` and `runroot` are created
+/// as the host user, after the checks for subordinate ids and newuidmap,
+/// so bad input leaves nothing behind. Afterwards the effective uid is 0,
+/// the working directory is unchanged and [`ROOTLESS_UID_ENV`] is set.
+///
+/// A pause process that died (killed, say) leaves the namespaces alive as
+/// long as a container's conmon runs in them. Then the new pause process
+/// joins the namespaces of such a conmon, found through the conmon pid
+/// files in `runroot`, instead of making new ones, as Podman does. So the
+/// running containers stay reachable, with their mounts.
 ///
 /// Must run while the process has a single thread: the kernel refuses
 /// `setns` into a user namespace otherwise.
-pub fn enter(paths: &RootlessPaths, dirs: &[&Path]) -> Result<(), RootlessError> {
+pub fn enter(paths: &RootlessPaths, root: &Path, runroot: &Path) -> Result<(), RootlessError> {
     let uid = nix::unistd::geteuid().as_raw();
     let pid_file = paths.runroot.join(PAUSE_PID_FILE);
     let id_maps = match live_pause_process(&pid_file) {
@@ -49,7 +56,7 @@ pub fn enter(paths: &RootlessPaths, dirs: &[&Path]) -> Result<(), RootlessError>
     };
 
     create_runroot(paths)?;
-    for dir in dirs {
+    for dir in [root, runroot] {
         std::fs::create_dir_all(dir).map_err(|source| RootlessError::DirectoryUnwritable {
             path: dir.to_path_buf(),
             source,
@@ -60,8 +67,16 @@ pub fn enter(paths: &RootlessPaths, dirs: &[&Path]) -> Result<(), RootlessError>
     // Another berth command may have started the pause process meanwhile.
     let pid = match (live_pause_process(&pid_file), id_maps) {
         (Some(pid), _) => pid,
-        (None, Some(id_maps)) => start_pause_process(&id_maps, &pid_file)?,
-        (None, None) => start_pause_process(&IdMaps::for_user(uid)?, &pid_file)?,
+        (None, id_maps) => match monitor_in_user_namespace(runroot, uid) {
+            Some(monitor_pid) => rejoin_namespaces(monitor_pid, &pid_file)?,
+            None => {
+                let id_maps = match id_maps {
+                    Some(id_maps) => id_maps,
+                    None => IdMaps::for_user(uid)?,
+                };
+                start_pause_process(&id_maps, &pid_file)?
+            }
+        },
     };
     join(pid)?;
     std::env::set_var(ROOTLESS_UID_ENV, uid.to_string());
@@ -135,10 +150,83 @@ fn live_pause_process(pid_file: &Path) -> Option<i32> {
     (!uid_map.trim().is_empty()).then_some(pid)
 }
 
-/// Starts the pause process in new user and mount namespaces, maps the
-/// user's ids into it and records it in `pid_file`. On failure the process
-/// is killed again, so nothing is left half set up.
-fn start_pause_process(id_maps: &IdMaps, pid_file: &Path) -> Result<i32, RootlessError> {
+/// Finds a live conmon of `runroot` that runs as `uid` in a user namespace
+/// other than this process's, by the container conmon pid files
+/// (`pids/ID.conmon.pid`).
+fn monitor_in_user_namespace(runroot: &Path, uid: u32) -> Option<i32> {
+    let own_namespace = std::fs::read_link("/proc/self/ns/user").ok()?;
+    let entries = std::fs::read_dir(runroot.join("pids")).ok()?;
+    entries
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.file_name().to_string_lossy().ends_with(".conmon.pid"))
+        .filter_map(|entry| {
+            std::fs::read_to_string(entry.path())
+                .ok()?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .find(|&pid: &i32| {
+            let is_conmon = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim_end() == "conmon");
+            let namespace = std::fs::read_link(format!("/proc/{pid}/ns/user")).ok();
+            let owner = std::fs::metadata(format!("/proc/{pid}"))
+                .ok()
+                .map(|meta| std::os::unix::fs::MetadataExt::uid(&meta));
+            is_conmon && owner == Some(uid) && namespace.is_some_and(|ns| ns != own_namespace)
+        })
+}
+
+/// Starts a new pause process inside the user and mount namespaces of
+/// `monitor_pid` (a container's conmon) and records it in `pid_file`. The
+/// namespaces keep their id mapping, which newuidmap wrote from
+/// /etc/subuid and /etc/subgid when they were made.
+fn rejoin_namespaces(monitor_pid: i32, pid_file: &Path) -> Result<i32, RootlessError> {
+    let failed = |op, source| RootlessError::NamespaceJoinFailed {
+        pid: monitor_pid,
+        op,
+        source,
+    };
+    let user_ns = File::open(format!("/proc/{monitor_pid}/ns/user"))
+        .map_err(|source| failed("open /proc/PID/ns/user", source))?;
+    let mount_ns = File::open(format!("/proc/{monitor_pid}/ns/mnt"))
+        .map_err(|source| failed("open /proc/PID/ns/mnt", source))?;
+    let (user_fd, mount_fd) = (user_ns.as_raw_fd(), mount_ns.as_raw_fd());
+
+    let mut command = pause_command();
+    // SAFETY: the hook runs in the forked child before exec and only makes
+    // the setns and setsid system calls on descriptors opened before the
+    // fork, which neither allocate nor take locks. The child has one
+    // thread, as setns into a user namespace requires.
+    unsafe {
+        command.pre_exec(move || {
+            nix::sched::setns(BorrowedFd::borrow_raw(user_fd), CloneFlags::CLONE_NEWUSER)?;
+            nix::sched::setns(BorrowedFd::borrow_raw(mount_fd), CloneFlags::CLONE_NEWNS)?;
+            nix::unistd::setsid()?;
+            Ok(())
+        });
+    }
+    let mut child = command
+        .spawn()
+        .map_err(|source| failed("start a pause process in its namespaces", source))?;
+    let pid = child.id() as i32;
+    debug!(
+        pid,
+        monitor_pid,
+        "the pause process was gone; started one in the namespaces of a running conmon"
+    );
+
+    if let Err(error) = write_pid_file(pid, pid_file) {
+        // The child is ours and not yet known to anyone else.
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(error);
+    }
+    Ok(pid)
+}
+
+/// Builds the command that runs berth as the pause process.
+fn pause_command() -> Command {
     let mut command = Command::new("/proc/self/exe");
     command
         .arg0("berth-pause")
@@ -147,6 +235,24 @@ fn start_pause_process(id_maps: &IdMaps, pid_file: &Path) -> Result<i32, Rootles
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    command
+}
+
+fn write_pid_file(pid: i32, pid_file: &Path) -> Result<(), RootlessError> {
+    let start_time = process::start_time(pid).unwrap_or_default();
+    std::fs::write(pid_file, format!("{pid} {start_time}\n")).map_err(|source| {
+        RootlessError::DirectoryUnwritable {
+            path: pid_file.to_path_buf(),
+            source,
+        }
+    })
+}
+
+/// Starts the pause process in new user and mount namespaces, maps the
+/// user's ids into it and records it in `pid_file`. On failure the process
+/// is killed again, so nothing is left half set up.
+fn start_pause_process(id_maps: &IdMaps, pid_file: &Path) -> Result<i32, RootlessError> {
+    let mut command = pause_command();
     // SAFETY: the hook runs in the forked child before exec and only makes
     // the unshare and setsid system calls, which neither allocate nor take
     // locks.
@@ -182,15 +288,7 @@ fn start_pause_process(id_maps: &IdMaps, pid_file: &Path) -> Result<i32, Rootles
             &id_maps.subgids,
         )
     })
-    .and_then(|()| {
-        let start_time = process::start_time(pid).unwrap_or_default();
-        std::fs::write(pid_file, format!("{pid} {start_time}\n")).map_err(|source| {
-            RootlessError::DirectoryUnwritable {
-                path: pid_file.to_path_buf(),
-                source,
-            }
-        })
-    });
+    .and_then(|()| write_pid_file(pid, pid_file));
     if let Err(error) = mapped {
         // The child is ours and not yet known to anyone else.
         let _ = child.kill();
