@@ -348,13 +348,13 @@ fn unmount_removes_mount_point() {
     let image = store
         .import(&sample_tarball(dir.path()), None, &|_| {})
         .unwrap();
-    let merged = store.mount("c1", &image).unwrap();
+    let merged = store.mount("c1", &image, false).unwrap();
     let _guard = MountGuard(merged.clone());
 
     store.unmount("c1").unwrap();
     assert!(!merged.exists(), "the empty mount point is removed");
     // The next mount makes it again.
-    store.mount("c1", &image).unwrap();
+    store.mount("c1", &image, false).unwrap();
     assert_eq!(fs::read(merged.join("etc/hostname")).unwrap(), b"base\n");
     store.remove_container_fs("c1").unwrap();
 }
