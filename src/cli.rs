@@ -222,6 +222,10 @@ pub enum ContainerGroupCommand {
         /// record its exit code and remove its files.
         #[arg(long = "exec", value_name = "SESSION")]
         exec: Option<String>,
+        /// Run at a lower CPU priority (nice 10). berth passes it for `--rm`
+        /// containers, whose removal is also done by an attached `run`.
+        #[arg(long, hide = true)]
+        low_priority: bool,
         #[arg(required = true)]
         containers: Vec<String>,
     },

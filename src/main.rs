@@ -30,16 +30,22 @@ fn main() -> ExitCode {
             };
         }
     };
-    if matches!(
-        cli.command,
-        cli::Command::ContainerGroup(cli::ContainerGroupCommand::Cleanup { .. })
-    ) {
+    let mut low_priority = false;
+    if let cli::Command::ContainerGroup(cli::ContainerGroupCommand::Cleanup {
+        low_priority: requested,
+        ..
+    }) = cli.command
+    {
         close_inherited_fds();
+        low_priority = requested;
     }
     if !attaches(&cli.command) {
         restore_sigpipe();
     }
     init_logging(&cli.global.log_level);
+    if low_priority {
+        lower_cpu_priority();
+    }
 
     match commands::dispatch(cli) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
@@ -47,6 +53,22 @@ fn main() -> ExitCode {
             eprintln!("Error: {error}");
             ExitCode::from(error.exit_code().clamp(0, 255) as u8)
         }
+    }
+}
+
+/// Sets this process's nice value to 10. conmon starts the cleanup of a
+/// `--rm` container the moment it exits, while an attached `run` removes
+/// the same container; on a 2-CPU host the two compete for the CPU, and
+/// `run` is the one the user waits for. A `--rm` container has no restart
+/// policy, so nothing this process starts (crun delete) outlives it at the
+/// lower priority.
+fn lower_cpu_priority() {
+    // SAFETY: setpriority takes plain integers and changes only this
+    // process's scheduling priority.
+    #[allow(unsafe_code)]
+    let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
+    if result != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "lowering the cleanup's CPU priority failed");
     }
 }
 

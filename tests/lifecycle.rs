@@ -482,3 +482,37 @@ fn top_lists_processes_with_container_pids() {
     let output = env.berth(&["top", "busy"]);
     assert_eq!(exit_code(&output), 125);
 }
+
+/// conmon's exit command for a `--rm` container lowers its own CPU priority,
+/// so it does not compete with the attached `run` that removes the same
+/// container. Other containers' cleanup keeps the normal priority, because it
+/// may restart the container, which would inherit it.
+#[test]
+fn rm_container_cleanup_runs_at_low_priority() {
+    let env = TestEnv::with_busybox();
+    let exit_command = |extra: &[&str]| {
+        let mut args = vec!["run", "-d"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["busybox", "sleep", "100"]);
+        let id = env.berth_ok(&args).trim().to_string();
+        let pid = env.berth_ok(&["inspect", "--format", "{{.State.ConmonPid}}", &id]);
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", pid.trim())).unwrap();
+        env.berth_ok(&["rm", "-f", "-t", "0", &id]);
+        let args: Vec<String> = cmdline
+            .split(|byte| *byte == 0)
+            .map(|arg| String::from_utf8_lossy(arg).into_owned())
+            .collect();
+        let cleanup = args.iter().position(|arg| arg == "cleanup").unwrap();
+        args[cleanup..]
+            .iter()
+            .filter(|arg| !arg.is_empty() && arg.as_str() != "--exit-command-arg")
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+
+    let removed = exit_command(&["--rm"]);
+    assert_eq!(removed[..2], ["cleanup", "--low-priority"]);
+    let kept = exit_command(&[]);
+    assert_eq!(kept.len(), 2);
+    assert_eq!(kept[0], "cleanup");
+}

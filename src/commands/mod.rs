@@ -91,7 +91,9 @@ pub fn dispatch(cli: Cli) -> CliResult {
         Command::ContainerGroup(ContainerGroupCommand::Restore(args)) => {
             checkpoint::restore(&open(&global)?, &args)
         }
-        Command::ContainerGroup(ContainerGroupCommand::Cleanup { exec, containers }) => {
+        Command::ContainerGroup(ContainerGroupCommand::Cleanup {
+            exec, containers, ..
+        }) => {
             let engine = open(&global)?;
             match exec {
                 Some(session) => exec::cleanup(&engine, &session, &containers),

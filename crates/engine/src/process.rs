@@ -142,10 +142,16 @@ fn wait_for_file_or_exit(
     use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
     let has_content = || std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+    // Closing an inotify descriptor that had a watch waits for the kernel
+    // to reap the watch (an SRCU grace period, several milliseconds), so
+    // a file that is already there is answered without one.
+    if has_content() {
+        return true;
+    }
     let Some(dir) = path.parent() else {
-        return has_content();
+        return false;
     };
-    // The watch is set before the first check, so a write between the two
+    // The watch is set before the next check, so a write between the two
     // is not missed.
     let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok();
     if let Some(inotify) = &inotify {

@@ -244,7 +244,12 @@ impl Engine {
         held_fds: &[RawFd],
     ) -> Result<berth_oci::Created> {
         let paths = self.paths(&container.id);
-        let exit_command = self.cleanup_command(std::slice::from_ref(&container.id));
+        let mut cleanup_args = Vec::new();
+        if container.config.auto_remove {
+            cleanup_args.push("--low-priority".to_string());
+        }
+        cleanup_args.push(container.id.clone());
+        let exit_command = self.cleanup_command(&cleanup_args);
         let slirp_exit_pipe = if Self::uses_slirp4netns(container) {
             Some(super::slirp::ExitPipe::new()?)
         } else {
