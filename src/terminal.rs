@@ -108,10 +108,16 @@ pub fn proxy_signals(options: EngineOptions, id: String, tty: bool) {
         return;
     }
     std::thread::spawn(move || {
-        let Ok(engine) = Engine::open(options) else {
-            return;
-        };
+        // Opened at the first signal: most runs get none, and opening the
+        // databases here would compete with the container's start.
+        let mut engine = None;
         while let Ok(signal) = set.wait() {
+            if engine.is_none() {
+                engine = Engine::open(options.clone()).ok();
+            }
+            let Some(engine) = &engine else {
+                return;
+            };
             debug!(container_id = %id, signal = %signal, "forwarding signal");
             let result = if signal == Signal::SIGWINCH {
                 if !tty {

@@ -727,3 +727,29 @@ fn run_reuses_the_seccomp_program_crun_compiled() {
     assert_ne!(program(&other), compiled);
     env.berth_ok(&["rm", "-f", "-t", "0", &first, &second, &other]);
 }
+
+/// An attached `run` passes the signals it receives on to the container.
+#[test]
+fn run_forwards_signals_to_container() {
+    let env = TestEnv::with_busybox();
+    // Bounded: without the signal the container ends by itself after 30 s.
+    let script = "trap 'echo got TERM; exit 3' TERM; echo ready; \
+                  for i in $(seq 300); do sleep 0.1; done; exit 9";
+    let mut child = env
+        .command(&["run", "--name", "trapper", "busybox", "sh", "-c", script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    assert_eq!(line, "ready\n");
+
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(rest, "got TERM\n");
+    assert_eq!(status.code(), Some(3));
+}

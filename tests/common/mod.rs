@@ -139,7 +139,7 @@ impl TestEnv {
         run_with_timeout(command, input, &format!("berth {}", args.join(" ")))
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
         command
             .arg("--root")
