@@ -129,6 +129,15 @@ fn container_command(global: &GlobalOptions, command: ContainerCommand) -> CliRe
         // Before the engine opens files that could take those numbers.
         exec::check_preserved_fds(args.preserve_fds)?;
     }
+    if matches!(
+        command,
+        ContainerCommand::Run(_) | ContainerCommand::Start(_) | ContainerCommand::Restart(_)
+    ) && !rootless::is_rootless()
+    {
+        // The kernel's wait for the first cgroup migration then runs while
+        // the engine opens its databases and prepares the bundle.
+        berth_engine::start_cgroup_migration_wait();
+    }
     let engine = open(global)?;
     match command {
         ContainerCommand::Create(args) => run::create(&engine, &args),

@@ -42,6 +42,7 @@ use std::path::{Path, PathBuf};
 
 pub use berth_network::{Network, NetworkRequest, PortMapping};
 pub use berth_oci::attach::{AttachIo, AttachSocket};
+pub use berth_oci::cgroup::start_migration_wait as start_cgroup_migration_wait;
 pub use berth_oci::logs::Stream as LogStream;
 pub use berth_storage::registry::{
     default_auth_file, search_registries, Credentials, NoProgress, PullOptions, RegistryOptions,

@@ -175,6 +175,56 @@ pub fn remove(path: &str) -> Result<()> {
     first_error.map_or(Ok(()), Err)
 }
 
+/// Starts, in a background thread, the wait that the kernel imposes on the
+/// first cgroup migration after an idle spell, so that it overlaps with
+/// the caller's own work before it moves conmon.
+///
+/// A migration takes the kernel's cgroup thread-group lock for writing,
+/// which waits for an RCU grace period unless another writer came shortly
+/// before. That took 5-13 ms on a 2-CPU VM, and berth's move of conmon paid
+/// it in full on a `run` after an idle spell. The thread writes berth's
+/// own pid into the cgroup it is already in: a migration that changes
+/// nothing but lets the grace period start early. Failures are ignored;
+/// the later move then waits as before.
+pub fn start_migration_wait() {
+    let Some(procs) = own_cgroup_procs() else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Err(error) = std::fs::write(&procs, std::process::id().to_string()) {
+            tracing::debug!(path = %procs.display(), %error, "early cgroup migration failed");
+        }
+    });
+}
+
+/// Returns the `cgroup.procs` file of this process's cgroup in the first
+/// hierarchy of `/proc/self/cgroup` that is mounted.
+fn own_cgroup_procs() -> Option<PathBuf> {
+    let membership = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let hierarchies = hierarchies();
+    membership.lines().find_map(|line| {
+        // Each line is `ID:CONTROLLERS:PATH`. The cgroup v2 line has ID 0 and
+        // no controllers.
+        let mut fields = line.splitn(3, ':');
+        let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+        let hierarchy = hierarchies.iter().find(|hierarchy| {
+            if controllers.is_empty() {
+                hierarchy.version == 2
+            } else {
+                hierarchy.version == 1
+                    && controllers
+                        .split(',')
+                        .all(|name| hierarchy.controllers.iter().any(|c| c == name))
+            }
+        })?;
+        let procs = hierarchy
+            .mount_point
+            .join(path.trim_start_matches('/'))
+            .join("cgroup.procs");
+        procs.exists().then_some(procs)
+    })
+}
+
 /// Moves `pid` into the cgroup `path` in every hierarchy, creating it where
 /// missing. In hybrid mode the cgroup2 mount is left alone, because it only
 /// tracks processes for systemd. Best effort: a hierarchy that fails is

@@ -53,6 +53,9 @@ impl Engine {
             self.release_runtime_resources(container);
         }
 
+        if !self.options.rootless {
+            berth_oci::cgroup::start_migration_wait();
+        }
         match self.init_steps(container, &runtime, &monitor) {
             Ok(()) => Ok(()),
             Err(error) => {
