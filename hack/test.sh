@@ -8,4 +8,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 hack/prepare-host.sh
-exec cargo test --workspace --all-targets "$@"
+exec cargo test --workspace --all-targets --no-fail-fast "$@"

@@ -516,3 +516,37 @@ fn rm_container_cleanup_runs_at_low_priority() {
     assert_eq!(kept.len(), 2);
     assert_eq!(kept[0], "cleanup");
 }
+
+/// A container that exits at once still finishes no earlier than it started.
+#[test]
+fn finished_at_is_not_before_started_at() {
+    let env = TestEnv::with_busybox();
+    for round in 0..5 {
+        let name = format!("quick{round}");
+        env.berth_ok(&["run", "--name", &name, "busybox", "true"]);
+        let times = env.berth_ok(&[
+            "inspect",
+            "--format",
+            "{{.State.StartedAt}}|{{.State.FinishedAt}}",
+            &name,
+        ]);
+        let (started, finished) = times.trim().split_once('|').unwrap();
+        let parse = |value: &str| {
+            chrono::DateTime::parse_from_str(value, "%Y-%m-%d %H:%M:%S%.f %z UTC").unwrap()
+        };
+        assert!(parse(finished) >= parse(started), "{times}");
+    }
+}
+
+/// `container inspect` finds containers only; plain `inspect` also finds
+/// images.
+#[test]
+fn container_inspect_ignores_images() {
+    let env = TestEnv::with_busybox();
+    let output = env.berth(&["container", "inspect", "busybox"]);
+    assert_eq!(exit_code(&output), 125);
+    assert_eq!(text(&output.stdout), "[]\n");
+    assert_eq!(text(&output.stderr), "Error: no such container: busybox\n");
+    let image = env.berth(&["inspect", "--format", "{{.Id}}", "busybox"]);
+    assert_eq!(exit_code(&image), 0);
+}

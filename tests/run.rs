@@ -558,7 +558,14 @@ fn run_seccomp_profile_from_file() {
         text(&output.stderr),
         "mkdir: can't create directory '/new': Permission denied\n"
     );
-    let id = env.berth_ok(&["create", "--security-opt", &option, "busybox", "true"]);
+    let id = env.berth_ok(&[
+        "create",
+        "--security-opt",
+        &option,
+        "busybox",
+        "mkdir",
+        "/new",
+    ]);
     let shown = env.berth_ok(&[
         "inspect",
         "--format",
@@ -566,6 +573,15 @@ fn run_seccomp_profile_from_file() {
         id.trim(),
     ]);
     assert_eq!(shown, format!("[{option}]\n"));
+
+    // The container keeps the profile it was created with, as in Podman.
+    std::fs::remove_file(&profile).unwrap();
+    let output = env.berth(&["start", "-a", id.trim()]);
+    assert_eq!(exit_code(&output), 1);
+    assert_eq!(
+        text(&output.stderr),
+        "mkdir: can't create directory '/new': Permission denied\n"
+    );
 }
 
 #[test]
@@ -575,6 +591,19 @@ fn run_bad_seccomp_profile_exits_125() {
     let invalid = env.dir().join("invalid.json");
     std::fs::write(&invalid, "{not json").unwrap();
 
+    let output = env.berth(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "seccomp=",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(exit_code(&output), 125);
+    assert_eq!(
+        text(&output.stderr),
+        "Error: invalid --security-opt \"seccomp=\": expected seccomp=unconfined or seccomp=PROFILE.json\n"
+    );
     for (path, reason) in [
         (&missing, "read seccomp profile"),
         (&invalid, "invalid JSON"),
@@ -720,12 +749,44 @@ fn run_reuses_the_seccomp_program_crun_compiled() {
         "Seccomp:\t2\n"
     );
 
+    // A damaged cache file is ignored, and crun compiles the profile again.
+    let cache = env.runroot().join("seccomp");
+    let entry = std::fs::read_dir(&cache)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let length = std::fs::metadata(&entry).unwrap().len() as usize;
+    std::fs::write(&entry, vec![0u8; length]).unwrap();
+    let third = start(&[]);
+    assert!(config(&third)["annotations"].get(annotation).is_none());
+    assert_eq!(program(&third), compiled);
+
+    // A program the kernel rejects (one `ld #0`, no return) fails one create,
+    // is then dropped, and the next container compiles the profile again.
+    let key = entry.file_name().unwrap().to_str().unwrap().to_string();
+    let rejected = [0u8; 8];
+    let mut damaged = {
+        use sha2::Digest as _;
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(key.as_bytes());
+        hasher.update(rejected);
+        hasher.finalize().to_vec()
+    };
+    damaged.extend_from_slice(&rejected);
+    std::fs::write(&entry, damaged).unwrap();
+    let output = env.berth(&["run", "--rm", "busybox", "true"]);
+    assert_eq!(exit_code(&output), 125);
+    assert!(!entry.exists());
+    env.berth_ok(&["run", "--rm", "busybox", "true"]);
+
     // CAP_SYS_ADMIN changes the profile (it allows mount and friends), so
     // crun compiles that one itself.
     let other = start(&["--cap-add", "SYS_ADMIN"]);
     assert!(config(&other)["annotations"].get(annotation).is_none());
     assert_ne!(program(&other), compiled);
-    env.berth_ok(&["rm", "-f", "-t", "0", &first, &second, &other]);
+    env.berth_ok(&["rm", "-f", "-t", "0", &first, &second, &third, &other]);
 }
 
 /// An attached `run` passes the signals it receives on to the container.

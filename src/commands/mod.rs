@@ -82,7 +82,11 @@ pub fn dispatch(cli: Cli) -> CliResult {
     }
     match cli.command {
         Command::Container(command) => container_command(&global, command),
-        Command::ContainerGroup(ContainerGroupCommand::Verb(command)) => {
+        Command::ContainerGroup(ContainerGroupCommand::Verb(mut command)) => {
+            // `container inspect` looks at containers only, as in Podman.
+            if let ContainerCommand::Inspect(args) = &mut command {
+                args.kind = "container".to_string();
+            }
             container_command(&global, command)
         }
         Command::ContainerGroup(ContainerGroupCommand::Checkpoint(args)) => {

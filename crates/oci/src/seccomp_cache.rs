@@ -13,13 +13,19 @@
 //! own compiler, so the filter is the same byte for byte, and the profile
 //! stays in `config.json` for anyone who reads the spec.
 //!
-//! The cache lives in the run root (a tmpfs, emptied at boot). Its key
-//! covers the profile's JSON and the runtime binary's identity (path, size,
-//! change time), so an upgraded crun or libseccomp compiles afresh. runc
-//! has no such annotation, so it always compiles the profile itself.
+//! The cache lives in the run root (a tmpfs, emptied at boot), in a
+//! directory only its owner may read. Its key covers the profile's JSON and
+//! the runtime binary's identity (path, size, change time), so an upgraded
+//! crun or libseccomp compiles afresh. Each file starts with the SHA-256 of
+//! the key and the program, so a damaged file is ignored and compiled
+//! again; and a program that the runtime rejects is dropped (see
+//! [`SeccompCache::forget`]). The checksum does not stop the cache's owner
+//! from replacing a program on purpose, no more than it stops them from
+//! editing `config.json`. runc has no such annotation, so it always
+//! compiles the profile itself.
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -51,8 +57,8 @@ pub enum Applied {
     /// The spec has no seccomp profile, or the runtime cannot take a
     /// compiled program.
     NotApplicable,
-    /// The annotation now carries the cached program.
-    Hit,
+    /// The annotation now carries the program cached under this key.
+    Hit(String),
     /// No program cached yet: after the runtime has created the container,
     /// [`SeccompCache::learn`] stores the one it compiled under this key.
     Miss(String),
@@ -73,7 +79,7 @@ impl SeccompCache {
             return Applied::NotApplicable;
         };
 
-        let Some(program) = read_program(&self.dir.join(&key)) else {
+        let Some(program) = self.read_entry(&key) else {
             return Applied::Miss(key);
         };
         let encoded = base64::engine::general_purpose::STANDARD.encode(program);
@@ -81,7 +87,7 @@ impl SeccompCache {
         annotations.insert(BPF_DATA_ANNOTATION.to_string(), encoded);
         spec.set_annotations(Some(annotations));
         tracing::debug!(key = %key, "using the cached seccomp program");
-        Applied::Hit
+        Applied::Hit(key)
     }
 
     /// Copies the program the runtime compiled for container `id` into the
@@ -93,10 +99,50 @@ impl SeccompCache {
             tracing::debug!(path = %compiled.display(), "no compiled seccomp program to cache");
             return;
         };
-        if let Err(error) = write_atomically(&self.dir, key, &program) {
+        let mut entry = checksum(key, &program).to_vec();
+        entry.extend_from_slice(&program);
+        if let Err(error) = write_atomically(&self.dir, key, &entry) {
             tracing::debug!(dir = %self.dir.display(), %error, "caching the seccomp program failed");
         }
     }
+
+    /// Drops the program cached under `key`, after the runtime failed to
+    /// create a container that carried it, so the next container compiles
+    /// the profile again instead of failing the same way.
+    pub fn forget(&self, key: &str) {
+        let path = self.dir.join(key);
+        match fs::remove_file(&path) {
+            Ok(()) => {
+                tracing::warn!(path = %path.display(), "dropped a cached seccomp program after a failed create")
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                tracing::warn!(path = %path.display(), %error, "cannot drop a cached seccomp program")
+            }
+        }
+    }
+
+    /// Reads the program cached under `key`; `None` when there is none or
+    /// its checksum does not match.
+    fn read_entry(&self, key: &str) -> Option<Vec<u8>> {
+        let entry = fs::read(self.dir.join(key)).ok()?;
+        let (sum, program) = entry.split_at_checked(CHECKSUM_SIZE)?;
+        if sum != checksum(key, program).as_slice() || !is_program(program) {
+            tracing::debug!(key, "ignoring a damaged cached seccomp program");
+            return None;
+        }
+        Some(program.to_vec())
+    }
+}
+
+/// Size of the SHA-256 that starts each cache file.
+const CHECKSUM_SIZE: usize = 32;
+
+fn checksum(key: &str, program: &[u8]) -> [u8; CHECKSUM_SIZE] {
+    let mut hasher = Sha256::new();
+    hasher.update(key.as_bytes());
+    hasher.update(program);
+    hasher.finalize().into()
 }
 
 /// crun loads a program from the annotation; runc and other runtimes have
@@ -122,19 +168,27 @@ fn cache_key(runtime: &Runtime, spec: &Spec) -> Option<String> {
     Some(hex::encode(hasher.finalize()))
 }
 
-/// Reads a program, refusing anything that is not a plausible BPF program
-/// (empty, a partial instruction, too long).
+/// Reads the program the runtime wrote, when it is a plausible BPF program.
 fn read_program(path: &Path) -> Option<Vec<u8>> {
     let program = fs::read(path).ok()?;
+    is_program(&program).then_some(program)
+}
+
+/// Rejects what cannot be a BPF program: empty, a partial instruction, or
+/// too long.
+fn is_program(program: &[u8]) -> bool {
     let instructions = program.len() / BPF_INSTRUCTION_SIZE;
-    let whole = program.len() % BPF_INSTRUCTION_SIZE == 0;
-    (whole && (1..=BPF_MAX_INSTRUCTIONS).contains(&instructions)).then_some(program)
+    let whole = program.len().is_multiple_of(BPF_INSTRUCTION_SIZE);
+    whole && (1..=BPF_MAX_INSTRUCTIONS).contains(&instructions)
 }
 
 /// Writes through a temporary file and a rename, so a reader never sees
 /// half a program even with many containers starting at once.
 fn write_atomically(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<()> {
-    fs::create_dir_all(dir)?;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
     let mut temporary = tempfile::NamedTempFile::new_in(dir)?;
     temporary.write_all(data)?;
     temporary
@@ -188,12 +242,48 @@ mod tests {
         cache.learn(&crun, "first", &key);
 
         let mut second = spec_with_seccomp();
-        assert_eq!(cache.apply(&crun, &mut second), Applied::Hit);
+        assert_eq!(cache.apply(&crun, &mut second), Applied::Hit(key.clone()));
         let annotations = second.annotations().clone().unwrap();
         assert_eq!(
             annotations[BPF_DATA_ANNOTATION],
             base64::engine::general_purpose::STANDARD.encode(program)
         );
+    }
+
+    #[test]
+    fn damaged_or_forgotten_entry_misses() {
+        let dir = tempfile::tempdir().unwrap();
+        let binary = dir.path().join("crun");
+        fs::write(&binary, b"binary").unwrap();
+        let state_root = dir.path().join("state");
+        fs::create_dir_all(state_root.join("c")).unwrap();
+        fs::write(state_root.join("c").join(RUNTIME_BPF_FILE), [5u8; 16]).unwrap();
+        let crun = runtime("crun", &binary, &state_root);
+        let cache = SeccompCache::new(dir.path().join("cache"));
+        let Applied::Miss(key) = cache.apply(&crun, &mut spec_with_seccomp()) else {
+            panic!("an empty cache must miss");
+        };
+        cache.learn(&crun, "c", &key);
+
+        // Same length, other bytes: the checksum no longer matches.
+        let entry = dir.path().join("cache").join(&key);
+        let length = fs::metadata(&entry).unwrap().len() as usize;
+        fs::write(&entry, vec![0u8; length]).unwrap();
+        assert!(matches!(
+            cache.apply(&crun, &mut spec_with_seccomp()),
+            Applied::Miss(_)
+        ));
+
+        cache.learn(&crun, "c", &key);
+        assert!(matches!(
+            cache.apply(&crun, &mut spec_with_seccomp()),
+            Applied::Hit(_)
+        ));
+        cache.forget(&key);
+        assert!(matches!(
+            cache.apply(&crun, &mut spec_with_seccomp()),
+            Applied::Miss(_)
+        ));
     }
 
     #[test]

@@ -278,6 +278,7 @@ fn resolve_config(
         privileged: options.privileged,
         no_new_privileges: security.no_new_privileges,
         seccomp_profile: security.seccomp_profile,
+        seccomp_profile_text: security.seccomp_profile_text,
         ulimits: options
             .ulimits
             .iter()
@@ -582,6 +583,7 @@ fn read_only_tmpfs(mut mounts: Vec<MountRequest>, enabled: bool) -> Vec<MountReq
 struct SecurityOptions {
     no_new_privileges: bool,
     seccomp_profile: Option<String>,
+    seccomp_profile_text: Option<String>,
 }
 
 /// Parses `--security-opt`, in Podman's `key=value` and older `key:value`
@@ -593,9 +595,21 @@ fn parse_security_opts(values: &[String]) -> Result<SecurityOptions> {
         match (key, setting) {
             ("no-new-privileges", "" | "true") => security.no_new_privileges = true,
             ("no-new-privileges", "false") => security.no_new_privileges = false,
-            ("seccomp", "unconfined") => security.seccomp_profile = Some(setting.to_string()),
-            ("seccomp", path) if !path.is_empty() => {
-                security.seccomp_profile = Some(check_seccomp_profile(value, path)?)
+            ("seccomp", "") => {
+                return Err(EngineError::InvalidOption {
+                    option: "--security-opt",
+                    value: value.clone(),
+                    reason: "expected seccomp=unconfined or seccomp=PROFILE.json".into(),
+                })
+            }
+            ("seccomp", "unconfined") => {
+                security.seccomp_profile = Some(setting.to_string());
+                security.seccomp_profile_text = None;
+            }
+            ("seccomp", path) => {
+                let (absolute, text) = read_seccomp_profile(value, path)?;
+                security.seccomp_profile = Some(absolute);
+                security.seccomp_profile_text = Some(text);
             }
             // berth sets no SELinux label and no AppArmor profile, so these
             // request the behaviour it has anyway.
@@ -610,20 +624,20 @@ fn parse_security_opts(values: &[String]) -> Result<SecurityOptions> {
     Ok(security)
 }
 
-/// Reads and converts a `seccomp=PATH` profile now, so a missing or invalid
-/// file fails the create instead of every start. Returns the absolute path.
-fn check_seccomp_profile(value: &str, path: &str) -> Result<String> {
-    let absolute = std::path::absolute(path).map_err(|e| EngineError::InvalidOption {
+/// Reads and converts a `seccomp=PATH` profile at create, so a missing or
+/// invalid file fails here, and the container keeps the text it had then,
+/// as Podman does. Returns the absolute path and the text.
+fn read_seccomp_profile(value: &str, path: &str) -> Result<(String, String)> {
+    let invalid = |reason: String| EngineError::InvalidOption {
         option: "--security-opt",
         value: value.to_string(),
-        reason: format!("cannot resolve the path: {e}"),
-    })?;
-    berth_oci::spec::check_seccomp_profile(&absolute).map_err(|e| EngineError::InvalidOption {
-        option: "--security-opt",
-        value: value.to_string(),
-        reason: e.to_string(),
-    })?;
-    Ok(absolute.to_string_lossy().into_owned())
+        reason,
+    };
+    let absolute =
+        std::path::absolute(path).map_err(|e| invalid(format!("cannot resolve the path: {e}")))?;
+    let text =
+        berth_oci::spec::read_seccomp_profile(&absolute).map_err(|e| invalid(e.to_string()))?;
+    Ok((absolute.to_string_lossy().into_owned(), text))
 }
 
 fn parse_mounts(volumes: &[String], tmpfs: &[String]) -> Result<Vec<MountRequest>> {

@@ -76,7 +76,17 @@ impl Engine {
     ) -> Result<()> {
         let bundle = self.prepare_bundle(container, runtime)?;
         let held_fds: Vec<RawFd> = bundle.held_ports.iter().map(|fd| fd.as_raw_fd()).collect();
-        let created = self.spawn_monitor(container, runtime, monitor, None, &held_fds)?;
+        let created = match self.spawn_monitor(container, runtime, monitor, None, &held_fds) {
+            Ok(created) => created,
+            Err(error) => {
+                // A cached program the runtime rejects would fail every
+                // later container with the same profile.
+                if let Applied::Hit(key) = &bundle.seccomp {
+                    self.seccomp_cache().forget(key);
+                }
+                return Err(error);
+            }
+        };
         // conmon has its own copies of the port sockets now.
         drop(bundle.held_ports);
         if let Applied::Miss(key) = bundle.seccomp {
@@ -204,6 +214,7 @@ impl Engine {
             shm_size: SHM_SIZE,
             annotations: BTreeMap::from([("io.berth.name".to_string(), container.name.clone())]),
             seccomp_profile: container.config.seccomp_profile.as_ref().map(PathBuf::from),
+            seccomp_profile_text: container.config.seccomp_profile_text.clone(),
             init_path: if container.config.init {
                 Some(find_init()?)
             } else {

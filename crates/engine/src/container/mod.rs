@@ -108,6 +108,9 @@ pub struct ContainerConfig {
     /// profile; `None` is the host's default profile.
     #[serde(default)]
     pub seccomp_profile: Option<String>,
+    /// The text of the `seccomp_profile` file, read at create.
+    #[serde(default)]
+    pub seccomp_profile_text: Option<String>,
     pub ulimits: Vec<UlimitConfig>,
     pub memory_limit: Option<i64>,
     pub cpus: Option<f64>,

@@ -82,6 +82,9 @@ impl Engine {
 
     fn runtime_start(&self, container: &mut Container) -> Result<()> {
         let runtime = self.runtime(&container.config.runtime)?;
+        // Taken before the start, as the process may exit (and conmon stamp
+        // the exit) before the runtime returns.
+        let started_at = Utc::now();
         if let Err(error) = runtime.start(&container.id) {
             // A berth killed right after `<runtime> start` left the container
             // running but recorded as created; that start counts.
@@ -94,7 +97,7 @@ impl Engine {
         debug!(container_id = %container.id, "container started");
 
         container.state.status = Some(ContainerStatus::Running);
-        container.state.started_at = Some(Utc::now());
+        container.state.started_at = Some(started_at);
         self.db.save_state(&container.id, &container.state)?;
         self.emit(container, "start");
         crate::systemd::notify_ready(&container.config.sdnotify, container.state.monitor_pid);

@@ -108,7 +108,12 @@ impl Engine {
         let state = &mut container.state;
         state.status = Some(ContainerStatus::Exited);
         state.exit_code = Some(code);
-        state.finished_at = Some(finished_at);
+        // The exit file's time comes from the kernel's coarse clock, which
+        // may lag the start time berth took by a clock tick.
+        state.finished_at = Some(match state.started_at {
+            Some(started_at) if started_at > finished_at => started_at,
+            _ => finished_at,
+        });
         state.oom_killed = paths.persist_dir.join("oom").exists();
         state.pid = 0;
         state.pid_start_time = 0;

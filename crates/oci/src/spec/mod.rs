@@ -123,6 +123,10 @@ pub struct SpecOptions {
     /// A containers-style or OCI seccomp profile file; `None` uses the host's
     /// `/usr/share/containers/seccomp.json` when present, else a built-in one.
     pub seccomp_profile: Option<PathBuf>,
+    /// The text of the `seccomp_profile` file as read when the container was
+    /// created. When given it is used instead of the file, so a profile that
+    /// was edited or removed since does not change the container.
+    pub seccomp_profile_text: Option<String>,
     /// catatonit (or another init) bind-mounted at `/run/berth-init` and
     /// run as PID 1 in front of `args`.
     pub init_path: Option<PathBuf>,
@@ -387,7 +391,11 @@ fn build_linux(
             seccomp_arch,
             kernel: seccomp::kernel_version(),
         };
-        if let Some(filter) = seccomp::load(options.seccomp_profile.as_deref(), &target)? {
+        let filter = match (&options.seccomp_profile, &options.seccomp_profile_text) {
+            (Some(origin), Some(text)) => Some(seccomp::convert(text, origin, &target)?),
+            (path, _) => seccomp::load(path.as_deref(), &target)?,
+        };
+        if let Some(filter) = filter {
             linux = linux.seccomp(filter);
         }
         linux = linux
@@ -418,9 +426,12 @@ fn build_linux(
     Ok(linux)
 }
 
-/// Reads and converts the seccomp profile at `path` for the host, as a
-/// container start would, to report a missing or invalid file early.
-pub fn check_seccomp_profile(path: &Path) -> Result<()> {
+/// Reads the seccomp profile at `path` and converts it for the host, as a
+/// container start would, so a missing or invalid file is reported at
+/// create. Returns the file's text, which the container keeps.
+pub fn read_seccomp_profile(path: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| OciError::io("read seccomp profile", path, source))?;
     let (go_arch, seccomp_arch) = seccomp::host_arch();
     let target = seccomp::Target {
         capabilities: &[],
@@ -428,7 +439,8 @@ pub fn check_seccomp_profile(path: &Path) -> Result<()> {
         seccomp_arch,
         kernel: seccomp::kernel_version(),
     };
-    seccomp::load(Some(path), &target).map(|_| ())
+    seccomp::convert(&text, path, &target)?;
+    Ok(text)
 }
 
 fn id_mappings(maps: &[IdMap]) -> Result<Vec<LinuxIdMapping>> {
