@@ -258,7 +258,13 @@ fn run_missing_command(runtime_name: &str, command: &str) -> String {
     assert_eq!(id, &fixture.id);
 
     assert_eq!(fixture.runtime.state(&fixture.id).unwrap(), None);
-    // conmon may still be exiting, and its cgroup stays busy until it has.
+    remove_cgroups_after_conmon(&fixture);
+    message.clone()
+}
+
+/// Removes the fixture's cgroups once its conmon is gone: conmon may still
+/// be exiting after a failed create, and its cgroup stays busy until then.
+fn remove_cgroups_after_conmon(fixture: &Fixture) {
     let conmon_pid: i32 = std::fs::read_to_string(fixture.path("pids/conmon.pid"))
         .unwrap()
         .trim()
@@ -269,7 +275,6 @@ fn run_missing_command(runtime_name: &str, command: &str) -> String {
     cgroup::remove(&fixture.container_cgroup()).unwrap();
     assert!(!cgroup::exists(&fixture.container_cgroup()));
     assert!(!cgroup::exists(&fixture.monitor_cgroup()));
-    message.clone()
 }
 
 fn run_not_executable(runtime_name: &str) -> String {
@@ -286,6 +291,7 @@ fn run_not_executable(runtime_name: &str) -> String {
     };
     assert_eq!(*op, "create");
     assert_eq!(fixture.runtime.state(&fixture.id).unwrap(), None);
+    remove_cgroups_after_conmon(&fixture);
     message.clone()
 }
 
