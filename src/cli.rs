@@ -548,6 +548,11 @@ pub struct RunArgs {
     #[arg(short = 'd', long)]
     pub detach: bool,
 
+    /// Forward the signals berth receives to the container's process
+    /// (attached only).
+    #[arg(long = "sig-proxy", default_value_t = true, action = ArgAction::Set)]
+    pub sig_proxy: bool,
+
     #[command(flatten)]
     pub create: CreateArgs,
 }
@@ -625,6 +630,10 @@ pub struct StartArgs {
     /// Forward stdin (with --attach).
     #[arg(short = 'i', long)]
     pub interactive: bool,
+    /// Forward the signals berth receives to the container's process
+    /// (attached only).
+    #[arg(long = "sig-proxy", default_value_t = true, action = ArgAction::Set)]
+    pub sig_proxy: bool,
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
@@ -634,6 +643,10 @@ pub struct AttachArgs {
     /// Do not forward stdin.
     #[arg(long = "no-stdin")]
     pub no_stdin: bool,
+    /// Forward the signals berth receives to the container's process
+    /// (attached only).
+    #[arg(long = "sig-proxy", default_value_t = true, action = ArgAction::Set)]
+    pub sig_proxy: bool,
     pub container: String,
 }
 

@@ -814,3 +814,40 @@ fn run_forwards_signals_to_container() {
     assert_eq!(rest, "got TERM\n");
     assert_eq!(status.code(), Some(3));
 }
+
+/// With `--sig-proxy=false` a signal ends the attached `run` only; the
+/// container keeps running.
+#[test]
+fn run_without_sig_proxy_keeps_container_running() {
+    let env = TestEnv::with_busybox();
+    let mut child = env
+        .command(&[
+            "run",
+            "--sig-proxy=false",
+            "--name",
+            "kept",
+            "busybox",
+            "sh",
+            "-c",
+            "echo ready; sleep 60",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    assert_eq!(line, "ready\n");
+
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGTERM)
+    );
+    assert_eq!(
+        env.berth_ok(&["inspect", "--format", "{{.State.Status}}", "kept"]),
+        "running\n"
+    );
+}

@@ -28,7 +28,13 @@ pub fn run(engine: &Engine, global: &GlobalOptions, args: &RunArgs) -> CliResult
         return Ok(0);
     }
 
-    let code = attach_and_wait(engine, global, &id, options.tty, options.interactive, true);
+    let session = Session {
+        tty: options.tty,
+        interactive: options.interactive,
+        start: true,
+        sig_proxy: args.sig_proxy,
+    };
+    let code = attach_and_wait(engine, global, &id, &session);
     if options.auto_remove {
         remove_quietly(engine, &id);
     }
@@ -44,14 +50,13 @@ pub fn start(engine: &Engine, global: &GlobalOptions, args: &StartArgs) -> CliRe
         };
         let container = engine.container(name)?;
         let interactive = args.interactive && container.config.interactive;
-        return attach_and_wait(
-            engine,
-            global,
-            &container.id,
-            container.config.tty,
+        let session = Session {
+            tty: container.config.tty,
             interactive,
-            true,
-        );
+            start: true,
+            sig_proxy: args.sig_proxy,
+        };
+        return attach_and_wait(engine, global, &container.id, &session);
     }
     super::for_each_name(&args.containers, |name| engine.start(name).map(|()| true))
 }
@@ -59,14 +64,23 @@ pub fn start(engine: &Engine, global: &GlobalOptions, args: &StartArgs) -> CliRe
 pub fn attach(engine: &Engine, global: &GlobalOptions, args: &AttachArgs) -> CliResult {
     let container = engine.container(&args.container)?;
     let interactive = !args.no_stdin && container.config.interactive;
-    attach_and_wait(
-        engine,
-        global,
-        &container.id,
-        container.config.tty,
+    let session = Session {
+        tty: container.config.tty,
         interactive,
-        false,
-    )
+        start: false,
+        sig_proxy: args.sig_proxy,
+    };
+    attach_and_wait(engine, global, &container.id, &session)
+}
+
+/// How an attached command connects to its container.
+struct Session {
+    tty: bool,
+    interactive: bool,
+    /// Start the container (run, start -a) rather than join it (attach).
+    start: bool,
+    /// Forward the signals berth receives to the container.
+    sig_proxy: bool,
 }
 
 /// Attaches to the container (starting it when `start`), copies its output
@@ -75,11 +89,17 @@ fn attach_and_wait(
     engine: &Engine,
     global: &GlobalOptions,
     id: &str,
-    tty: bool,
-    interactive: bool,
-    start: bool,
+    session: &Session,
 ) -> CliResult {
-    terminal::proxy_signals(engine_options(global), id.to_string(), tty);
+    let &Session {
+        tty,
+        interactive,
+        start,
+        sig_proxy,
+    } = session;
+    if sig_proxy {
+        terminal::proxy_signals(engine_options(global), id.to_string(), tty);
+    }
     if tty && interactive {
         terminal::warn_if_stdin_not_a_terminal();
     }
