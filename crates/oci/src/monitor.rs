@@ -197,8 +197,9 @@ impl Monitor {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         crate::runtime::remove_systemd_env(&mut command);
+        let targets = fds.iter().map(|&(_, target)| target).collect();
+        spawn::inherit_fds(&mut command, request.held_fds.to_vec(), targets);
         spawn::pass_fds(&mut command, fds);
-        spawn::inherit_fds(&mut command, request.held_fds.to_vec());
         let mut child = command
             .spawn()
             .map_err(|source| OciError::io("run", &self.path, source))?;

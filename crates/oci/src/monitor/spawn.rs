@@ -48,25 +48,43 @@ pub(super) fn pass_fds(command: &mut Command, pairs: Vec<(RawFd, RawFd)>) {
     }
 }
 
-/// Lets the child inherit `fds` under their own numbers by clearing
-/// close-on-exec on them after the fork. The parent keeps them open until
-/// the spawn returns, so none of `Command`'s own fds can take their numbers.
-pub(super) fn inherit_fds(command: &mut Command, fds: Vec<RawFd>) {
+/// Lets the child inherit `fds` (the child needs them open, not at any
+/// particular number) by clearing close-on-exec on them after the fork.
+/// The parent keeps them open until the spawn returns, so none of
+/// `Command`'s own fds can take their numbers.
+///
+/// An fd that sits on one of `targets`, the numbers [`pass_fds`] fills,
+/// is copied above them first; otherwise the later dup2 onto that target
+/// would close it in the child. That happens when the fd got a low number,
+/// for example after another thread closed fd 3. So this must be
+/// registered before [`pass_fds`]: `pre_exec` hooks run in order.
+pub(super) fn inherit_fds(command: &mut Command, fds: Vec<RawFd>, targets: Vec<RawFd>) {
     if fds.is_empty() {
         return;
     }
+    let above_targets = targets.iter().copied().max().unwrap_or(2) + 1;
     let hook = move || {
         for &fd in &fds {
-            cvt(libc_clear_cloexec(fd))?;
+            if targets.contains(&fd) {
+                cvt(libc_fcntl_dupfd(fd, above_targets))?;
+            } else {
+                cvt(libc_clear_cloexec(fd))?;
+            }
         }
         Ok(())
     };
     // SAFETY: the hook runs in the forked child before exec. It only calls
-    // fcntl(F_SETFD), which is async-signal-safe, and reads a vector that
-    // was allocated before the fork; it neither allocates nor takes locks.
+    // fcntl(F_SETFD, F_DUPFD), which is async-signal-safe, and reads vectors
+    // that were allocated before the fork; it neither allocates nor takes
+    // locks.
     unsafe {
         command.pre_exec(hook);
     }
+}
+
+fn libc_fcntl_dupfd(fd: RawFd, minimum: RawFd) -> libc::c_int {
+    // SAFETY: fcntl with F_DUPFD reads no memory; a bad fd returns -1.
+    unsafe { libc::fcntl(fd, libc::F_DUPFD, minimum) }
 }
 
 fn libc_clear_cloexec(fd: RawFd) -> libc::c_int {
@@ -89,5 +107,43 @@ fn cvt(result: libc::c_int) -> std::io::Result<libc::c_int> {
         Err(std::io::Error::last_os_error())
     } else {
         Ok(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+
+    use super::*;
+
+    /// A held fd whose number is also a target of `pass_fds` still reaches
+    /// the child, under another number, and the target gets its pipe.
+    #[test]
+    fn held_fd_on_a_target_survives() {
+        let held = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let held_inode = std::fs::metadata(format!("/proc/self/fd/{}", held.as_raw_fd()))
+            .unwrap()
+            .ino();
+        let (pipe_read, pipe_write) = nix::unistd::pipe().unwrap();
+        let target = held.as_raw_fd();
+
+        let mut command = Command::new("sh");
+        command.arg("-c").arg("ls -l /proc/self/fd/");
+        command.stdout(std::process::Stdio::piped());
+        inherit_fds(&mut command, vec![held.as_raw_fd()], vec![target]);
+        pass_fds(&mut command, vec![(pipe_write.as_raw_fd(), target)]);
+        let output = command.output().unwrap();
+        drop(pipe_read);
+
+        let listing = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            listing.contains(&format!("socket:[{held_inode}]")),
+            "{listing}"
+        );
+        assert!(
+            listing.contains(&format!(" {target} -> pipe:")),
+            "{listing}"
+        );
     }
 }
