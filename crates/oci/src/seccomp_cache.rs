@@ -135,6 +135,10 @@ impl SeccompCache {
     }
 }
 
+/// Names the layout of the cache files: a SHA-256 of key and program,
+/// then the program.
+const CACHE_LAYOUT: &str = "berth seccomp cache: sha256, program";
+
 /// Size of the SHA-256 that starts each cache file.
 const CHECKSUM_SIZE: usize = 32;
 
@@ -159,6 +163,9 @@ fn cache_key(runtime: &Runtime, spec: &Spec) -> Option<String> {
     let binary = fs::metadata(&runtime.path).ok()?;
 
     let mut hasher = Sha256::new();
+    // The layout of the cache files, so that berth builds with another
+    // layout sharing a run root never read each other's files.
+    hasher.update(CACHE_LAYOUT.as_bytes());
     hasher.update(runtime.path.as_os_str().as_encoded_bytes());
     hasher.update(binary.size().to_le_bytes());
     hasher.update(binary.ctime().to_le_bytes());
