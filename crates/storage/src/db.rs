@@ -6,7 +6,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use tracing::debug;
 
@@ -64,9 +63,6 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
     // FULL: an image record never survives a power loss that its commit
     // did not.
     conn.pragma_update(None, "synchronous", "FULL")?;
-    // No checkpoint when berth closes the database: see the engine's
-    // state database, which shares this file.
-    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
 
     // The common case, tables at the current version, needs no write lock.
     if let Some(found) = recorded_version(&conn)? {

@@ -2,7 +2,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::container::{Container, ContainerConfig, ContainerState};
@@ -30,11 +29,6 @@ impl StateDb {
         // loss may drop the last transaction.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        // Every berth command opens and closes the database. SQLite would
-        // checkpoint and delete the WAL on each last close, with fsyncs on
-        // the hot path of every command; the automatic checkpoint of a
-        // grown WAL is enough.
-        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
         // Many berth processes (and conmon's cleanup commands) write at once.
         conn.busy_timeout(Duration::from_secs(30))?;
 
