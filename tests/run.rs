@@ -703,7 +703,7 @@ fn run_with_debug_log_level_works() {
     }
 }
 
-/// The first container compiles the seccomp profile in crun; later ones
+/// The first container compiles the seccomp profile in crun. Later ones
 /// with the same profile get crun's program in the annotation, so crun
 /// loads the same filter without compiling it again.
 #[test]

@@ -73,7 +73,7 @@ pub fn attach(engine: &Engine, global: &GlobalOptions, args: &AttachArgs) -> Cli
     attach_and_wait(engine, global, &container.id, &session)
 }
 
-/// How an attached command connects to its container.
+/// The settings of an attached command's connection to its container.
 struct Session {
     tty: bool,
     interactive: bool,

@@ -8,7 +8,7 @@
 //! encoded, in the `run.oci.seccomp_bpf_data` annotation and loads it as is.
 //!
 //! So the first container with a given profile is created as usual, and
-//! berth copies crun's program into this cache; later containers with the
+//! berth copies crun's program into this cache. Later containers with the
 //! same profile carry it in the annotation. The program comes from crun's
 //! own compiler, so the filter is the same byte for byte, and the profile
 //! stays in `config.json` for anyone who reads the spec.
@@ -51,7 +51,7 @@ pub struct SeccompCache {
     dir: PathBuf,
 }
 
-/// What [`SeccompCache::apply`] did to a spec.
+/// The outcome of [`SeccompCache::apply`] for one spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
     /// The spec has no seccomp profile, or the runtime cannot take a
@@ -155,8 +155,8 @@ fn takes_compiled_filter(runtime: &Runtime) -> bool {
     runtime.name == "crun"
 }
 
-/// The key of the spec's profile for this runtime build, or `None` when the
-/// spec has no profile or the runtime binary cannot be examined.
+/// Computes the key of the spec's profile for this runtime build; `None`
+/// when the spec has no profile or the runtime binary cannot be examined.
 fn cache_key(runtime: &Runtime, spec: &Spec) -> Option<String> {
     let seccomp = spec.linux().as_ref()?.seccomp().as_ref()?;
     let profile = serde_json::to_vec(seccomp).ok()?;

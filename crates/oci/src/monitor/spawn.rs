@@ -54,7 +54,7 @@ pub(super) fn pass_fds(command: &mut Command, pairs: Vec<(RawFd, RawFd)>) {
 /// `Command`'s own fds can take their numbers.
 ///
 /// An fd that sits on one of `targets`, the numbers [`pass_fds`] fills,
-/// is copied above them first; otherwise the later dup2 onto that target
+/// is copied above them first, because the later dup2 onto that target
 /// would close it in the child. That happens when the fd got a low number,
 /// for example after another thread closed fd 3. So this must be
 /// registered before [`pass_fds`]: `pre_exec` hooks run in order.
