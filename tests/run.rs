@@ -789,15 +789,12 @@ fn run_reuses_the_seccomp_program_crun_compiled() {
     env.berth_ok(&["rm", "-f", "-t", "0", &first, &second, &third, &other]);
 }
 
-/// An attached `run` passes the signals it receives on to the container.
-#[test]
-fn run_forwards_signals_to_container() {
-    let env = TestEnv::with_busybox();
-    // Bounded: without the signal the container ends by itself after 30 s.
-    let script = "trap 'echo got TERM; exit 3' TERM; echo ready; \
-                  for i in $(seq 300); do sleep 0.1; done; exit 9";
+/// Starts an attached `berth run` whose container prints `ready` first,
+/// waits for that line, sends SIGTERM to berth, and returns the rest of
+/// the output and berth's exit status.
+fn run_then_sigterm(env: &TestEnv, args: &[&str]) -> (String, std::process::ExitStatus) {
     let mut child = env
-        .command(&["run", "--name", "trapper", "busybox", "sh", "-c", script])
+        .command(args)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -810,7 +807,20 @@ fn run_forwards_signals_to_container() {
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
-    let status = child.wait().unwrap();
+    (rest, child.wait().unwrap())
+}
+
+/// An attached `run` passes the signals it receives on to the container.
+#[test]
+fn run_forwards_signals_to_container() {
+    let env = TestEnv::with_busybox();
+    // Bounded: without the signal the container ends by itself after 30 s.
+    let script = "trap 'echo got TERM; exit 3' TERM; echo ready; \
+                  for i in $(seq 300); do sleep 0.1; done; exit 9";
+    let (rest, status) = run_then_sigterm(
+        &env,
+        &["run", "--name", "trapper", "busybox", "sh", "-c", script],
+    );
     assert_eq!(rest, "got TERM\n");
     assert_eq!(status.code(), Some(3));
 }
@@ -820,8 +830,9 @@ fn run_forwards_signals_to_container() {
 #[test]
 fn run_without_sig_proxy_keeps_container_running() {
     let env = TestEnv::with_busybox();
-    let mut child = env
-        .command(&[
+    let (rest, status) = run_then_sigterm(
+        &env,
+        &[
             "run",
             "--sig-proxy=false",
             "--name",
@@ -830,18 +841,9 @@ fn run_without_sig_proxy_keeps_container_running() {
             "sh",
             "-c",
             "echo ready; sleep 60",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
-    assert_eq!(line, "ready\n");
-
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-    let status = child.wait().unwrap();
+        ],
+    );
+    assert_eq!(rest, "");
     assert_eq!(
         std::os::unix::process::ExitStatusExt::signal(&status),
         Some(libc::SIGTERM)
