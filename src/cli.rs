@@ -383,6 +383,12 @@ pub struct CreateArgs {
     #[arg(long)]
     pub tmpfs: Vec<String>,
 
+    /// Attach a mount, in Podman's KEY=VALUE form:
+    /// type=bind,source=/host,destination=/path[,readonly] or
+    /// type=tmpfs,destination=/path[,tmpfs-size=64m][,tmpfs-mode=1777].
+    #[arg(long = "mount")]
+    pub mount: Vec<String>,
+
     /// Mount the root filesystem read-only.
     #[arg(long)]
     pub read_only: bool,

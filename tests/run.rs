@@ -853,3 +853,60 @@ fn run_without_sig_proxy_keeps_container_running() {
         "running\n"
     );
 }
+
+/// `--mount` attaches bind and tmpfs mounts in Podman's KEY=VALUE form.
+#[test]
+fn run_mount_flag_binds_and_mounts_tmpfs() {
+    let env = TestEnv::with_busybox();
+    let shared = env.dir().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::write(shared.join("greeting"), "hello\n").unwrap();
+    let bind = format!(
+        "type=bind,source={},destination=/data,readonly",
+        shared.display()
+    );
+
+    let output = env.berth(&[
+        "run",
+        "--rm",
+        "--mount",
+        &bind,
+        "busybox",
+        "sh",
+        "-c",
+        "cat /data/greeting; touch /data/new",
+    ]);
+    assert_eq!(exit_code(&output), 1);
+    assert_eq!(text(&output.stdout), "hello\n");
+    assert_eq!(
+        text(&output.stderr),
+        "touch: /data/new: Read-only file system\n"
+    );
+
+    let size = env.berth_ok(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=tmpfs,destination=/scratch,tmpfs-size=1m",
+        "busybox",
+        "sh",
+        "-c",
+        "df -k /scratch | tail -1 | awk '{print $2}'",
+    ]);
+    assert_eq!(size, "1024\n");
+
+    let output = env.berth(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=bind,dst=/d",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(exit_code(&output), 125);
+    assert_eq!(
+        text(&output.stderr),
+        "Error: invalid --mount \"type=bind,dst=/d\": source= must be an absolute host path\n"
+    );
+    assert_eq!(env.berth_ok(&["ps", "-a", "-q"]), "");
+}

@@ -185,6 +185,7 @@ fn create_options(args: &CreateArgs) -> Result<CreateOptions, CliError> {
         user: args.user.clone(),
         hostname: args.hostname.clone(),
         volumes: args.volume.clone(),
+        mount_specs: args.mount.clone(),
         tmpfs: args.tmpfs.clone(),
         read_only: args.read_only,
         read_only_tmpfs: Some(args.read_only_tmpfs),

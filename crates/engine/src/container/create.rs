@@ -45,6 +45,8 @@ pub struct CreateOptions {
     pub volumes: Vec<String>,
     /// `--tmpfs DEST[:OPTIONS]`.
     pub tmpfs: Vec<String>,
+    /// `--mount type=bind|tmpfs,...`.
+    pub mount_specs: Vec<String>,
     pub read_only: bool,
     /// With `read_only`, mount tmpfs on /tmp, /var/tmp and /run (Podman's
     /// `--read-only-tmpfs`, default true when `None`).
@@ -268,7 +270,7 @@ fn resolve_config(
             .unwrap_or_else(|| "0:0".into()),
         hostname: validate_hostname(options.hostname.as_deref())?,
         mounts: read_only_tmpfs(
-            parse_mounts(&options.volumes, &options.tmpfs)?,
+            parse_mounts(&options.volumes, &options.tmpfs, &options.mount_specs)?,
             options.read_only && options.read_only_tmpfs.unwrap_or(true),
         ),
         read_only: options.read_only,
@@ -640,10 +642,17 @@ fn read_seccomp_profile(value: &str, path: &str) -> Result<(String, String)> {
     Ok((absolute.to_string_lossy().into_owned(), text))
 }
 
-fn parse_mounts(volumes: &[String], tmpfs: &[String]) -> Result<Vec<MountRequest>> {
+fn parse_mounts(
+    volumes: &[String],
+    tmpfs: &[String],
+    mount_specs: &[String],
+) -> Result<Vec<MountRequest>> {
     let mut mounts = Vec::new();
     for volume in volumes {
         mounts.push(parse_volume(volume)?);
+    }
+    for spec in mount_specs {
+        mounts.push(parse_mount_spec(spec)?);
     }
     for entry in tmpfs {
         let (destination, options) = entry.split_once(':').unwrap_or((entry.as_str(), ""));
@@ -664,6 +673,78 @@ fn parse_mounts(volumes: &[String], tmpfs: &[String]) -> Result<Vec<MountRequest
         });
     }
     Ok(mounts)
+}
+
+/// Parses `--mount` in Podman's form: comma-separated `KEY=VALUE` fields
+/// (and the bare flags `ro`, `readonly`, `rw`) with `type=bind` or
+/// `type=tmpfs`.
+fn parse_mount_spec(spec: &str) -> Result<MountRequest> {
+    let invalid = |reason: String| EngineError::InvalidOption {
+        option: "--mount",
+        value: spec.to_string(),
+        reason,
+    };
+    let mut kind = None;
+    let mut source = None;
+    let mut destination = None;
+    let mut read_only = false;
+    let mut tmpfs_options = Vec::new();
+    for field in spec.split(',').filter(|field| !field.is_empty()) {
+        let (key, value) = field.split_once('=').unwrap_or((field, ""));
+        match (key, value) {
+            ("type", value) => kind = Some(value),
+            ("source" | "src", value) => source = Some(value),
+            ("destination" | "dst" | "target", value) => destination = Some(value),
+            ("ro" | "readonly", "" | "true") | ("rw", "false") => read_only = true,
+            ("ro" | "readonly", "false") | ("rw", "" | "true") => read_only = false,
+            ("tmpfs-size", value) => tmpfs_options.push(format!("size={value}")),
+            ("tmpfs-mode", value) => tmpfs_options.push(format!("mode={value}")),
+            // SELinux relabeling has no effect on this host (no SELinux).
+            ("relabel", "shared" | "private") => {}
+            _ => return Err(invalid(format!("unknown field {field:?}"))),
+        }
+    }
+
+    let Some(destination) = destination.filter(|d| d.starts_with('/')) else {
+        return Err(invalid(
+            "destination= must be an absolute path in the container".into(),
+        ));
+    };
+    match kind {
+        Some("bind") => {
+            let Some(source) = source.filter(|s| s.starts_with('/')) else {
+                return Err(invalid("source= must be an absolute host path".into()));
+            };
+            if !tmpfs_options.is_empty() {
+                return Err(invalid("tmpfs-size and tmpfs-mode need type=tmpfs".into()));
+            }
+            let source = PathBuf::from(source);
+            if let Err(e) = std::fs::metadata(&source) {
+                return Err(EngineError::io("bind mount source", source, e));
+            }
+            Ok(MountRequest::Bind {
+                source,
+                destination: destination.to_string(),
+                read_only,
+            })
+        }
+        Some("tmpfs") => {
+            if source.is_some() {
+                return Err(invalid("a tmpfs mount takes no source".into()));
+            }
+            if read_only {
+                tmpfs_options.push("ro".into());
+            }
+            Ok(MountRequest::Tmpfs {
+                destination: destination.to_string(),
+                options: tmpfs_options,
+            })
+        }
+        Some(other @ ("volume" | "image" | "devpts" | "glob")) => Err(EngineError::Unsupported {
+            feature: format!("--mount type={other}"),
+        }),
+        _ => Err(invalid("type= must be bind or tmpfs".into())),
+    }
 }
 
 fn parse_volume(volume: &str) -> Result<MountRequest> {
@@ -828,6 +909,45 @@ mod tests {
         assert_eq!((u.soft, u.hard), (64, 64));
         assert!(parse_ulimit("nofile=2048:1024").is_err());
         assert!(parse_ulimit("nofile").is_err());
+    }
+
+    #[test]
+    fn parse_mount_spec_reads_bind_and_tmpfs() {
+        assert_eq!(
+            parse_mount_spec("type=bind,source=/tmp,destination=/data,readonly").unwrap(),
+            MountRequest::Bind {
+                source: PathBuf::from("/tmp"),
+                destination: "/data".into(),
+                read_only: true
+            }
+        );
+        assert_eq!(
+            parse_mount_spec("type=tmpfs,dst=/scratch,tmpfs-size=1m,tmpfs-mode=1777").unwrap(),
+            MountRequest::Tmpfs {
+                destination: "/scratch".into(),
+                options: vec!["size=1m".into(), "mode=1777".into()]
+            }
+        );
+        for bad in [
+            "type=bind,src=/tmp",
+            "type=bind,src=tmp,dst=/data",
+            "type=tmpfs,src=/tmp,dst=/data",
+            "type=bind,src=/tmp,dst=/data,tmpfs-size=1m",
+            "type=nfs,dst=/data",
+            "type=bind,src=/tmp,dst=/data,bogus=1",
+        ] {
+            assert!(
+                matches!(
+                    parse_mount_spec(bad),
+                    Err(EngineError::InvalidOption { .. })
+                ),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            parse_mount_spec("type=volume,src=v,dst=/data"),
+            Err(EngineError::Unsupported { .. })
+        ));
     }
 
     #[test]
