@@ -349,7 +349,7 @@ fn to_json_value(value: &Value) -> serde_json::Value {
     match value {
         Value::NoValue | Value::Nil | Value::Function(_) => Json::Null,
         Value::Bool(b) => Json::Bool(*b),
-        Value::String(s) => Json::String(s.clone()),
+        Value::String(s) => Json::String(go_time_to_rfc3339(s).unwrap_or_else(|| s.clone())),
         Value::Number(n) => {
             if let Some(u) = n.as_u64() {
                 Json::from(u)
@@ -367,6 +367,18 @@ fn to_json_value(value: &Value) -> serde_json::Value {
                 .collect(),
         ),
     }
+}
+
+/// Turns a time in Go's `String()` form, as templates see times, back into
+/// RFC 3339, which is how Go's `json` writes a `time.Time`. Any other
+/// string gives `None`.
+fn go_time_to_rfc3339(text: &str) -> Option<String> {
+    let local = text.strip_suffix(" +0000 UTC")?;
+    let time = chrono::NaiveDateTime::parse_from_str(local, "%Y-%m-%d %H:%M:%S%.f").ok()?;
+    Some(
+        time.and_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+    )
 }
 
 /// Formats a value as Go's `fmt.Sprint` (`%v`) does: `[a b]` for arrays,
@@ -694,6 +706,25 @@ fn execution_failed(text: &str, error: ExecError) -> FormatError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_writes_times_as_rfc3339() {
+        let time = Value::String("2026-12-04 23:59:22.143354909 +0000 UTC".into());
+        assert_eq!(
+            json(&[time]).unwrap(),
+            Value::String("\"2026-12-04T23:59:22.143354909Z\"".into())
+        );
+        let zero = Value::String("0001-01-01 00:00:00 +0000 UTC".into());
+        assert_eq!(
+            json(&[zero]).unwrap(),
+            Value::String("\"0001-01-01T00:00:00Z\"".into())
+        );
+        let text = Value::String("2026-12-04 not a time".into());
+        assert_eq!(
+            json(&[text]).unwrap(),
+            Value::String("\"2026-12-04 not a time\"".into())
+        );
+    }
 
     #[test]
     fn normalize_replaces_typed_escapes() {
