@@ -58,7 +58,7 @@ fn main() -> ExitCode {
 
 /// Sets this process's nice value to 10. conmon starts the cleanup of a
 /// `--rm` container the moment it exits, while an attached `run` removes
-/// the same container; on a 2-CPU host the two compete for the CPU, and
+/// the same container. On a 2-CPU host the two compete for the CPU, and
 /// `run` is the one the user waits for. A `--rm` container has no restart
 /// policy, so nothing this process starts (crun delete) outlives it at the
 /// lower priority.

@@ -512,9 +512,9 @@ fn rm_container_cleanup_runs_at_low_priority() {
 
     let removed = exit_command(&["--rm"]);
     assert_eq!(removed[..2], ["cleanup", "--low-priority"]);
-    let kept = exit_command(&[]);
-    assert_eq!(kept.len(), 2);
-    assert_eq!(kept[0], "cleanup");
+    let normal = exit_command(&[]);
+    assert_eq!(normal.len(), 2);
+    assert_eq!(normal[0], "cleanup");
 }
 
 /// A container that exits at once still finishes no earlier than it started.

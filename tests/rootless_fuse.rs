@@ -272,12 +272,14 @@ impl OverlayBase {
             std::os::unix::fs::PermissionsExt::from_mode(0o755),
         )
         .unwrap();
+
         for name in ["lower", "upper", "work", "merged"] {
             std::fs::DirBuilder::new()
                 .mode(0o755)
                 .create(dir.path().join(name))
                 .unwrap();
         }
+
         let path = |name: &str| dir.path().join(name).display().to_string();
         let options = format!(
             "lowerdir={},upperdir={},workdir={}",
@@ -290,6 +292,7 @@ impl OverlayBase {
             .status()
             .expect("run mount");
         assert!(status.success(), "mount the test's overlay");
+
         let base = OverlayBase { dir };
         let owned = base.merged().join("berth");
         std::fs::create_dir(&owned).unwrap();

@@ -566,13 +566,13 @@ fn run_seccomp_profile_from_file() {
         "mkdir",
         "/new",
     ]);
-    let shown = env.berth_ok(&[
+    let security_opt = env.berth_ok(&[
         "inspect",
         "--format",
         "{{.HostConfig.SecurityOpt}}",
         id.trim(),
     ]);
-    assert_eq!(shown, format!("[{option}]\n"));
+    assert_eq!(security_opt, format!("[{option}]\n"));
 
     // The container keeps the profile it was created with, as in Podman.
     std::fs::remove_file(&profile).unwrap();

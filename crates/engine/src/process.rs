@@ -143,8 +143,8 @@ fn wait_for_file_or_exit(
 
     let has_content = || std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
     // Closing an inotify descriptor that had a watch waits for the kernel
-    // to reap the watch (an SRCU grace period, several milliseconds), so
-    // a file that is already there is answered without one.
+    // to reap the watch (an SRCU grace period, several milliseconds), so a
+    // file that is already there is read without creating one.
     if has_content() {
         return true;
     }

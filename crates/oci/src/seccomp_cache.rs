@@ -18,7 +18,7 @@
 //! the runtime binary's identity (path, size, change time), so an upgraded
 //! crun or libseccomp compiles afresh. Each file starts with the SHA-256 of
 //! the key and the program, so a damaged file is ignored and compiled
-//! again; and a program that the runtime rejects is dropped (see
+//! again. A program that the runtime rejects is dropped (see
 //! [`SeccompCache::forget`]). The checksum does not stop the cache's owner
 //! from replacing a program on purpose, no more than it stops them from
 //! editing `config.json`. runc has no such annotation, so it always

@@ -148,7 +148,7 @@ pub(crate) struct Daemons {
 impl Daemons {
     /// Finds the daemons of the mount at `merged` in /proc.
     pub(crate) fn of_mount(merged: &Path) -> Daemons {
-        let wanted = merged.as_os_str().as_bytes();
+        let expected = merged.as_os_str().as_bytes();
         let pids: Vec<i32> = fs::read_dir("/proc")
             .into_iter()
             .flatten()
@@ -162,7 +162,7 @@ impl Daemons {
                     cmdline
                         .split(|&byte| byte == 0)
                         .rfind(|arg| !arg.is_empty())
-                        == Some(wanted)
+                        == Some(expected)
                 })
             })
             .collect();

@@ -121,24 +121,24 @@ mod tests {
     /// the child, under another number, and the target gets its pipe.
     #[test]
     fn held_fd_on_a_target_survives() {
-        let held = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let held_inode = std::fs::metadata(format!("/proc/self/fd/{}", held.as_raw_fd()))
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let socket_inode = std::fs::metadata(format!("/proc/self/fd/{}", socket.as_raw_fd()))
             .unwrap()
             .ino();
         let (pipe_read, pipe_write) = nix::unistd::pipe().unwrap();
-        let target = held.as_raw_fd();
+        let target = socket.as_raw_fd();
 
         let mut command = Command::new("sh");
         command.arg("-c").arg("ls -l /proc/self/fd/");
         command.stdout(std::process::Stdio::piped());
-        inherit_fds(&mut command, vec![held.as_raw_fd()], vec![target]);
+        inherit_fds(&mut command, vec![socket.as_raw_fd()], vec![target]);
         pass_fds(&mut command, vec![(pipe_write.as_raw_fd(), target)]);
         let output = command.output().unwrap();
         drop(pipe_read);
 
         let listing = String::from_utf8_lossy(&output.stdout);
         assert!(
-            listing.contains(&format!("socket:[{held_inode}]")),
+            listing.contains(&format!("socket:[{socket_inode}]")),
             "{listing}"
         );
         assert!(

@@ -384,13 +384,7 @@ fn build_linux(
             .iter()
             .map(|name| format!("CAP_{name}"))
             .collect();
-        let (go_arch, seccomp_arch) = seccomp::host_arch();
-        let target = seccomp::Target {
-            capabilities: &capabilities,
-            go_arch,
-            seccomp_arch,
-            kernel: seccomp::kernel_version(),
-        };
+        let target = seccomp::Target::host(&capabilities);
         let filter = match (&options.seccomp_profile, &options.seccomp_profile_text) {
             (Some(origin), Some(text)) => Some(seccomp::convert(text, origin, &target)?),
             (path, _) => seccomp::load(path.as_deref(), &target)?,
@@ -432,14 +426,7 @@ fn build_linux(
 pub fn read_seccomp_profile(path: &Path) -> Result<String> {
     let text = std::fs::read_to_string(path)
         .map_err(|source| OciError::io("read seccomp profile", path, source))?;
-    let (go_arch, seccomp_arch) = seccomp::host_arch();
-    let target = seccomp::Target {
-        capabilities: &[],
-        go_arch,
-        seccomp_arch,
-        kernel: seccomp::kernel_version(),
-    };
-    seccomp::convert(&text, path, &target)?;
+    seccomp::convert(&text, path, &seccomp::Target::host(&[]))?;
     Ok(text)
 }
 

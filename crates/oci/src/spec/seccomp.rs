@@ -114,7 +114,18 @@ pub(crate) struct Target<'a> {
     pub kernel: (u32, u32),
 }
 
-impl Target<'_> {
+impl<'a> Target<'a> {
+    /// Builds the target of this host for a container with `capabilities`.
+    pub(crate) fn host(capabilities: &'a [String]) -> Target<'a> {
+        let (go_arch, seccomp_arch) = host_arch();
+        Target {
+            capabilities,
+            go_arch,
+            seccomp_arch,
+            kernel: kernel_version(),
+        }
+    }
+
     fn has_capability(&self, name: &str) -> bool {
         self.capabilities
             .iter()
