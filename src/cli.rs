@@ -163,6 +163,12 @@ pub enum ContainerCommand {
     /// Remove containers.
     Rm(RmArgs),
 
+    /// Create the runtime containers of containers without starting them:
+    /// their mounts and OCI bundle are made and can be inspected, and
+    /// `start` then only starts the process. `ps` shows them as
+    /// Initialized.
+    Init(AllArgs),
+
     /// Freeze all processes of running containers.
     Pause(AllArgs),
 

@@ -550,3 +550,51 @@ fn container_inspect_ignores_images() {
     let image = env.berth(&["inspect", "--format", "{{.Id}}", "busybox"]);
     assert_eq!(exit_code(&image), 0);
 }
+
+#[test]
+fn init_creates_the_runtime_container_without_starting_it() {
+    let env = TestEnv::with_busybox();
+    env.berth_ok(&["create", "--name", "early", "busybox", "echo", "hello"]);
+
+    assert_eq!(env.berth_ok(&["init", "early"]), "early\n");
+    assert_eq!(
+        env.berth_ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]),
+        "early Initialized\n"
+    );
+
+    // The process waiting to start is a fork of crun, which runs from
+    // berth's sealed in-memory copy rather than from a copy of its own.
+    let pid = env.berth_ok(&["inspect", "--format", "{{.State.Pid}}", "early"]);
+    let exe = std::fs::read_link(format!("/proc/{}/exe", pid.trim())).unwrap();
+    assert_eq!(exe.to_string_lossy(), "/memfd:berth-runtime (deleted)");
+
+    let again = env.berth(&["init", "early"]);
+    assert_eq!(exit_code(&again), 125);
+    assert!(
+        text(&again.stderr).contains("cannot init: the runtime has already created it"),
+        "{}",
+        text(&again.stderr)
+    );
+
+    assert_eq!(env.berth_ok(&["start", "--attach", "early"]), "hello\n");
+    assert_eq!(state(&env, "early"), "exited 0");
+
+    // An exited container can be initialized again, and removed from there.
+    assert_eq!(
+        env.berth_ok(&["init", "--all"]),
+        format!("{}\n", env.container_ids()[0])
+    );
+    env.berth_ok(&["rm", "early"]);
+    assert!(env.container_ids().is_empty());
+}
+
+#[test]
+fn init_of_a_missing_container_fails_with_125() {
+    let env = TestEnv::new();
+    let output = env.berth(&["init", "nothere"]);
+    assert_eq!(exit_code(&output), 125);
+    assert_eq!(text(&output.stderr), "Error: no such container: nothere\n");
+
+    let output = env.berth(&["init"]);
+    assert_eq!(exit_code(&output), 125);
+}

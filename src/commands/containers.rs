@@ -392,6 +392,28 @@ pub fn stop(engine: &Engine, args: &StopArgs) -> CliResult {
     })
 }
 
+pub fn init(engine: &Engine, args: &AllArgs) -> CliResult {
+    let names = if args.all {
+        let rows = engine.list(&ListOptions {
+            all: true,
+            filters: Vec::new(),
+        })?;
+        // As Podman: --all takes the containers that init can act on.
+        rows.into_iter()
+            .filter(|row| {
+                matches!(
+                    row.status,
+                    ContainerStatus::Configured | ContainerStatus::Exited
+                )
+            })
+            .map(|row| row.id)
+            .collect()
+    } else {
+        targets(engine, &args.containers, false, false)?
+    };
+    for_each_name(&names, |name| engine.initialize(name).map(|()| true))
+}
+
 pub fn pause(engine: &Engine, args: &AllArgs, pause: bool) -> CliResult {
     let names = if args.all {
         let wanted = if pause {

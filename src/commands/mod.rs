@@ -159,6 +159,7 @@ fn container_command(global: &GlobalOptions, command: ContainerCommand) -> CliRe
             container,
             descriptors,
         } => top::top(&engine, &container, &descriptors),
+        ContainerCommand::Init(args) => containers::init(&engine, &args),
         ContainerCommand::Pause(args) => containers::pause(&engine, &args, true),
         ContainerCommand::Unpause(args) => containers::pause(&engine, &args, false),
         ContainerCommand::Restart(args) => containers::restart(&engine, &args),

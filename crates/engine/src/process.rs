@@ -5,7 +5,8 @@
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::{poll, ppoll, PollFd, PollFlags, PollTimeout};
+use nix::sys::time::TimeSpec;
 
 /// Start time of `pid` in clock ticks since boot (`/proc/PID/stat` field
 /// 22), or `None` when the process does not exist.
@@ -132,6 +133,49 @@ pub(crate) fn wait_for_file_or_process(path: &std::path::Path, process: &Process
     wait_for_file_or_exit(path, Some(process), None);
 }
 
+/// How long a waiter checks for a file by polling before it sets up
+/// inotify. An exit file usually comes within a few milliseconds of the
+/// wait: an attached `run` waits once the container's output has ended,
+/// and `stop` once the process is gone.
+const BRIEF_WAIT: Duration = Duration::from_millis(30);
+
+/// Checks `has_content` with pauses that grow from 0.1 ms to 1 ms, for up
+/// to `limit`. Wakes early when `process` exits. `None` when neither the
+/// file came nor the process exited in that time.
+fn wait_briefly(
+    has_content: &dyn Fn() -> bool,
+    process: Option<&ProcessHandle>,
+    limit: Duration,
+) -> Option<bool> {
+    let deadline = Instant::now() + limit;
+    let mut pause = Duration::from_micros(100);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        let pause_now = pause.min(left);
+        let exited = match process {
+            Some(process) => {
+                let mut fds = [PollFd::new(process.pidfd.as_fd(), PollFlags::POLLIN)];
+                let timeout = TimeSpec::from_duration(pause_now);
+                matches!(ppoll(&mut fds, Some(timeout), None), Ok(n) if n > 0)
+            }
+            None => {
+                std::thread::sleep(pause_now);
+                false
+            }
+        };
+        if has_content() {
+            return Some(true);
+        }
+        if exited {
+            return Some(false);
+        }
+        pause = (pause * 2).min(Duration::from_millis(1));
+    }
+}
+
 /// Returns `true` once `path` has content or `process` (when given) has
 /// exited, `false` when `timeout` passed first.
 fn wait_for_file_or_exit(
@@ -143,11 +187,16 @@ fn wait_for_file_or_exit(
 
     let has_content = || std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
     // Closing an inotify descriptor that had a watch waits for the kernel
-    // to reap the watch (an SRCU grace period, several milliseconds), so a
-    // file that is already there is read without creating one.
+    // to reap the watch (an SRCU grace period, 5-15 ms here), so a file
+    // that is already there, or comes soon, is found without one.
     if has_content() {
         return true;
     }
+    let brief = timeout.map_or(BRIEF_WAIT, |timeout| timeout.min(BRIEF_WAIT));
+    if let Some(found) = wait_briefly(&has_content, process, brief) {
+        return found;
+    }
+    let timeout = timeout.map(|timeout| timeout.saturating_sub(brief));
     let Some(dir) = path.parent() else {
         return false;
     };

@@ -16,13 +16,14 @@ mod spawn;
 mod sync;
 
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::fcntl::OFlag;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::runtime::{command_line, runtime_message};
 use crate::{cgroup, OciError, Result, Runtime};
@@ -354,7 +355,7 @@ fn conmon_args(request: &CreateRequest<'_>) -> Vec<String> {
         "-u".into(),
         id,
         "-r".into(),
-        path(&request.runtime.path),
+        path(&request.runtime.exec_path()),
         "-b".into(),
         path(request.bundle),
         "-p".into(),
@@ -431,6 +432,12 @@ fn prepare_dirs(request: &CreateRequest<'_>) -> Result<()> {
 
 /// Waits for `child` until `deadline`; `None` when it is still running.
 fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
+    // A pidfd wakes this thread the moment conmon's first process exits;
+    // polling with sleeps, the fallback, found it up to 2 ms late.
+    if let Some(pidfd) = spawn::child_pidfd(child) {
+        wait_readable(&pidfd, deadline);
+    }
+
     // conmon's first process exits within a few milliseconds of the start
     // byte, so the first checks come soon and later ones back off.
     let mut pause = Duration::from_micros(100);
@@ -446,6 +453,21 @@ fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
                 tracing::warn!(pid = child.id(), %error, "cannot wait for conmon");
                 return None;
             }
+        }
+    }
+}
+
+/// Returns when `fd` is readable, `deadline` passed, or it cannot be
+/// polled.
+fn wait_readable(fd: &OwnedFd, deadline: Instant) {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let timeout = PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32)
+            .unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            _ => return,
         }
     }
 }
@@ -541,6 +563,8 @@ mod tests {
             "abc".to_string(),
         ];
         let args = conmon_args(&request(&runtime, &exit_command));
+        // conmon runs the runtime from berth's sealed copy.
+        let exec_path = runtime.exec_path().to_string_lossy().into_owned();
         let expected = [
             "--api-version",
             "1",
@@ -549,7 +573,7 @@ mod tests {
             "-u",
             "abc",
             "-r",
-            "/usr/bin/crun",
+            &exec_path,
             "-b",
             "/var/lib/berth/containers/abc/userdata",
             "-p",

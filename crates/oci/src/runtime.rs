@@ -1,5 +1,6 @@
 //! The OCI runtime binary (crun, runc): one method per runtime verb.
 mod checkpoint;
+mod sealed;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -165,9 +166,15 @@ impl Runtime {
         self.run_checked("resume", id, &["resume", id])
     }
 
+    /// The path to execute the runtime by: a sealed in-memory copy of the
+    /// binary when one can be made (see `sealed`), otherwise its own path.
+    pub fn exec_path(&self) -> PathBuf {
+        sealed::exec_path(&self.path)
+    }
+
     /// Returns the first line of `<runtime> --version`.
     pub fn version(&self) -> Result<String> {
-        let output = run_command(&self.path, &["--version".to_string()])?;
+        let output = self.run_command(&["--version".to_string()])?;
         if !output.status.success() {
             return Err(self.failed("--version", "", &output));
         }
@@ -188,7 +195,19 @@ impl Runtime {
         self.ensure_state_root()?;
         let mut argv = self.global_args();
         argv.extend(args.iter().map(|arg| arg.to_string()));
-        run_command(&self.path, &argv)
+        self.run_command(&argv)
+    }
+
+    fn run_command(&self, args: &[String]) -> Result<Output> {
+        tracing::debug!(command = %command_line(&self.path, args), "running OCI runtime");
+        let mut command = Command::new(self.exec_path());
+        command.args(args).stdin(Stdio::null());
+        remove_systemd_env(&mut command);
+        let output = command
+            .output()
+            .map_err(|source| OciError::io("run", &self.path, source))?;
+        tracing::debug!(status = %output.status, stderr = %String::from_utf8_lossy(&output.stderr).trim(), "OCI runtime finished");
+        Ok(output)
     }
 
     fn failed(&self, op: &'static str, id: &str, output: &Output) -> OciError {
@@ -203,18 +222,6 @@ impl Runtime {
             message,
         }
     }
-}
-
-fn run_command(program: &Path, args: &[String]) -> Result<Output> {
-    tracing::debug!(command = %command_line(program, args), "running OCI runtime");
-    let mut command = Command::new(program);
-    command.args(args).stdin(Stdio::null());
-    remove_systemd_env(&mut command);
-    let output = command
-        .output()
-        .map_err(|source| OciError::io("run", program, source))?;
-    tracing::debug!(status = %output.status, stderr = %String::from_utf8_lossy(&output.stderr).trim(), "OCI runtime finished");
-    Ok(output)
 }
 
 /// Variables of systemd's protocols that berth handles itself. crun acts on

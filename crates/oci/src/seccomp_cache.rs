@@ -112,8 +112,10 @@ impl SeccompCache {
     pub fn forget(&self, key: &str) {
         let path = self.dir.join(key);
         match fs::remove_file(&path) {
+            // Most failed creates are the user's (a command that is not in
+            // the image), so this is no news worth a warning.
             Ok(()) => {
-                tracing::warn!(path = %path.display(), "dropped a cached seccomp program after a failed create")
+                tracing::debug!(path = %path.display(), "dropped a cached seccomp program after a failed create")
             }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
             Err(error) => {

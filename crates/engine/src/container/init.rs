@@ -11,6 +11,7 @@ use berth_oci::spec::{MountSpec, ProcessUser, SpecOptions};
 use berth_oci::CreateRequest;
 use tracing::{debug, warn};
 
+use super::start::invalid_state;
 use super::{Container, ContainerPaths, ContainerStatus, MountRequest};
 use crate::etc_files::{self, EtcOptions};
 use crate::{process, user, Engine, EngineError, Result};
@@ -38,6 +39,27 @@ const INIT_PATHS: &[&str] = &["/usr/libexec/podman/catatonit", "/usr/bin/cataton
 pub(crate) const CGROUP_PARENT: &str = "/berth";
 
 impl Engine {
+    /// `berth init`: creates the runtime container of a container that is
+    /// not running, with its mounts and bundle, without starting its
+    /// process (Podman's "Initialized" state), so it can be inspected first.
+    /// A container the runtime already has is refused, as Podman does.
+    pub fn initialize(&self, name_or_id: &str) -> Result<()> {
+        let (_lock, mut container) = self.lock_container(name_or_id)?;
+        match container.state.status() {
+            ContainerStatus::Configured => {}
+            // The old run's exec sessions are history.
+            ContainerStatus::Exited => self.forget_exec_sessions(&container.id)?,
+            ContainerStatus::Created | ContainerStatus::Running | ContainerStatus::Paused => {
+                return Err(invalid_state(
+                    &container,
+                    "init",
+                    ": the runtime has already created it",
+                ));
+            }
+        }
+        self.init(&mut container)
+    }
+
     /// Creates the runtime container of a `configured` container. Caller
     /// holds the lock. On failure everything made so far is undone and the
     /// container stays `configured`.

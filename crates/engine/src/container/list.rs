@@ -43,7 +43,9 @@ impl ContainerSummary {
     /// minutes ago`, `Paused`.
     pub fn human_status(&self, now: DateTime<Utc>) -> String {
         match self.status {
-            ContainerStatus::Configured | ContainerStatus::Created => "Created".into(),
+            ContainerStatus::Configured => "Created".into(),
+            // Podman's word for a container that `init` made in the runtime.
+            ContainerStatus::Created => "Initialized".into(),
             ContainerStatus::Running => format!(
                 "Up {}",
                 human_duration(now - self.started_at.unwrap_or(now))

@@ -323,7 +323,7 @@ fn exec_args(request: &ExecRequest<'_>) -> Vec<String> {
         "-u".into(),
         request.session_id.into(),
         "-r".into(),
-        path(&request.runtime.path),
+        path(&request.runtime.exec_path()),
         "-b".into(),
         path(request.session_dir),
         "-p".into(),
@@ -396,6 +396,7 @@ mod tests {
             state_root: PathBuf::from("/run/berth/runtime/crun"),
         };
         let exit_command = ["/usr/bin/berth".to_string(), "cleanup".to_string()];
+        let exec_path = runtime.exec_path().to_string_lossy().into_owned();
         let request = ExecRequest {
             container_id: "abc",
             container_name: "web",
@@ -426,7 +427,7 @@ mod tests {
             "-u",
             "def",
             "-r",
-            "/usr/bin/crun",
+            &exec_path,
             "-b",
             "/run/berth/exec/def",
             "-p",

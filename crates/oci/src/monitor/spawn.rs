@@ -3,9 +3,9 @@
 //! preserves open across exec.
 #![allow(unsafe_code)]
 
-use std::os::fd::RawFd;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
-use std::process::Command;
+use std::process::{Child, Command};
 
 /// The fd conmon finds in `_OCI_SYNCPIPE` when no fds are preserved; with
 /// N preserved fds (3 to 3+N-1) the pipes start at 3+N.
@@ -80,6 +80,19 @@ pub(super) fn inherit_fds(command: &mut Command, fds: Vec<RawFd>, targets: Vec<R
     unsafe {
         command.pre_exec(hook);
     }
+}
+
+/// A pidfd on a child that has not been reaped, so its pid cannot have
+/// been reused; `None` on kernels without pidfd_open (before 5.3).
+pub(super) fn child_pidfd(child: &Child) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1;
+    // it reads no memory of this process.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as libc::pid_t, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: the fd was just returned by pidfd_open and nothing else owns it.
+    Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
 fn libc_fcntl_dupfd(fd: RawFd, minimum: RawFd) -> libc::c_int {

@@ -3,7 +3,7 @@
 //! needs a monitor like a created one.
 use std::path::Path;
 
-use super::{first_line, run_command, Runtime};
+use super::{first_line, Runtime};
 use crate::criu::{self, Criu};
 use crate::{OciError, Result};
 
@@ -32,7 +32,7 @@ impl Runtime {
         if self.name != "crun" {
             return Ok(());
         }
-        let output = run_command(&self.path, &["--version".to_string()])?;
+        let output = self.run_command(&["--version".to_string()])?;
         let text = String::from_utf8_lossy(&output.stdout);
         if text.split_whitespace().any(|feature| feature == "+CRIU") {
             return Ok(());

@@ -1,0 +1,151 @@
+//! A sealed in-memory copy of the runtime binary, made once per berth
+//! process, to run every runtime command from.
+//!
+//! Against CVE-2019-5736 (a container overwriting the host's runtime
+//! through `/proc/self/exe`), crun re-executes itself from a read-only copy
+//! before every command: it bind-mounts `/proc/self/exe` read-only on a
+//! temporary file, opens it, unmounts it and executes the opened file. That
+//! is about 1 ms per crun process on the 2-CPU test VM, and a `run --rm`
+//! starts three of them. crun skips the copy when `/proc/self/exe`
+//! is a memfd sealed against writing, growing and shrinking, since nothing
+//! can write through such a file. berth makes that memfd, so the protection
+//! stays and the copies go.
+//!
+//! The copy is reached as `/proc/<berth's pid>/fd/<fd>`, a path that conmon's
+//! child can execute too while berth runs; berth outlives every runtime
+//! process it starts, directly or through conmon.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
+
+/// Binaries larger than this run from their own path. runc (about 9 MB)
+/// copies itself only in `runc init`, so copying it in every berth command
+/// would cost more than it saves; crun is about 0.5 MB.
+const MAX_COPY_SIZE: u64 = 2 << 20;
+
+/// `MFD_EXEC` (Linux 6.3): asks for an executable memfd explicitly, which
+/// newer kernels want stated. Older kernels reject the flag, and berth then
+/// retries without it.
+const MFD_EXEC: u32 = 0x10;
+
+/// The seals crun and runc check for, exactly: with one more (`F_SEAL_EXEC`)
+/// they would not recognize the copy.
+fn copy_seals() -> SealFlag {
+    SealFlag::F_SEAL_SEAL | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_WRITE
+}
+
+/// Copies made so far, by binary path; `None` records that the binary runs
+/// from its path.
+static COPIES: Mutex<Vec<(PathBuf, Option<File>)>> = Mutex::new(Vec::new());
+
+/// The path to execute `binary` by: its sealed copy when one could be made,
+/// otherwise `binary` itself.
+pub(crate) fn exec_path(binary: &Path) -> PathBuf {
+    let mut copies = COPIES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let index = match copies.iter().position(|(path, _)| path == binary) {
+        Some(index) => index,
+        None => {
+            copies.push((binary.to_path_buf(), make_copy(binary)));
+            copies.len() - 1
+        }
+    };
+
+    match &copies[index].1 {
+        // The pid is read each time: a forked child has its own.
+        Some(copy) => PathBuf::from(format!(
+            "/proc/{}/fd/{}",
+            std::process::id(),
+            copy.as_raw_fd()
+        )),
+        None => binary.to_path_buf(),
+    }
+}
+
+fn make_copy(binary: &Path) -> Option<File> {
+    match sealed_copy(binary) {
+        Ok(copy) => copy,
+        Err(error) => {
+            tracing::debug!(binary = %binary.display(), %error, "cannot make a sealed copy of the runtime, running it from its path");
+            None
+        }
+    }
+}
+
+fn sealed_copy(binary: &Path) -> io::Result<Option<File>> {
+    let mut source = File::open(binary)?;
+    if source.metadata()?.len() > MAX_COPY_SIZE {
+        return Ok(None);
+    }
+
+    let mut copy = File::from(create_memfd()?);
+    io::copy(&mut source, &mut copy)?;
+    fcntl(copy.as_raw_fd(), FcntlArg::F_ADD_SEALS(copy_seals()))?;
+
+    // Executing a file that some descriptor holds open for writing fails
+    // with ETXTBSY on older kernels, so keep only a read-only descriptor.
+    let read_only = File::open(format!("/proc/self/fd/{}", copy.as_raw_fd()))?;
+    Ok(Some(read_only))
+}
+
+fn create_memfd() -> io::Result<std::os::fd::OwnedFd> {
+    let flags = MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING;
+    match memfd_create(
+        c"berth-runtime",
+        flags | MemFdCreateFlag::from_bits_retain(MFD_EXEC),
+    ) {
+        Err(nix::errno::Errno::EINVAL) => Ok(memfd_create(c"berth-runtime", flags)?),
+        result => Ok(result?),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crun_copy_is_sealed_identical_and_runs() {
+        let Some(crun) = crate::runtime::search_path("crun") else {
+            return;
+        };
+        let path = exec_path(&crun);
+        assert!(
+            path.starts_with(format!("/proc/{}/fd", std::process::id())),
+            "{path:?}"
+        );
+        assert_eq!(exec_path(&crun), path, "one copy per process");
+
+        assert_eq!(std::fs::read(&path).unwrap(), std::fs::read(&crun).unwrap());
+        let copy = File::open(&path).unwrap();
+        let seals = fcntl(copy.as_raw_fd(), FcntlArg::F_GET_SEALS).unwrap();
+        assert_eq!(seals, copy_seals().bits());
+
+        let output = std::process::Command::new(&path)
+            .arg("--version")
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        assert!(String::from_utf8_lossy(&output.stdout).starts_with("crun version"));
+    }
+
+    #[test]
+    fn large_binary_runs_from_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big-runtime");
+        std::fs::write(&big, vec![0u8; (MAX_COPY_SIZE + 1) as usize]).unwrap();
+        assert_eq!(exec_path(&big), big);
+    }
+
+    #[test]
+    fn missing_binary_runs_from_its_path() {
+        let missing = Path::new("/nonexistent/berth-test-runtime");
+        assert_eq!(exec_path(missing), missing);
+    }
+}
