@@ -235,6 +235,33 @@ fn run_rm_leaves_nothing() {
     let containers = env.root().join("containers");
     let left: Vec<_> = std::fs::read_dir(&containers).unwrap().collect();
     assert!(left.is_empty(), "container dirs left: {left:?}");
+
+    // The files wait in the trash for conmon's cleanup process, which
+    // deletes them after `run` has returned.
+    let trash = env.root().join("trash");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_dir(&trash).is_ok_and(|mut entries| entries.next().is_some()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the trash was not emptied"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn rm_deletes_container_files_at_once() {
+    let env = TestEnv::with_busybox();
+    env.berth_ok(&["run", "--name", "done", "busybox", "true"]);
+    env.berth_ok(&["rm", "done"]);
+
+    let trash = env.root().join("trash");
+    let left: Vec<_> = std::fs::read_dir(&trash).unwrap().collect();
+    assert!(left.is_empty(), "trash left: {left:?}");
+    let containers: Vec<_> = std::fs::read_dir(env.root().join("containers"))
+        .unwrap()
+        .collect();
+    assert!(containers.is_empty(), "container dirs left: {containers:?}");
 }
 
 #[test]

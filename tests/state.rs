@@ -536,6 +536,39 @@ fn sigkill_of_berth_mid_operation_is_recoverable() {
 }
 
 #[test]
+fn berth_killed_before_start_byte_creates_nothing() {
+    let env = TestEnv::with_busybox();
+    // conmon is already running here, waiting for its start byte.
+    kill_berth_at(
+        &env,
+        "init-after-mount",
+        &["run", "-d", "--name", "early", "busybox", "sleep", "1000"],
+    );
+    let id = env.container_ids().pop().unwrap();
+
+    // conmon dies with berth. Otherwise it would read the end of its start
+    // pipe as the start byte, fork its monitor process, which writes the
+    // pid file, and try to create the container.
+    std::thread::sleep(Duration::from_millis(500));
+    let monitor_pid_file = env.runroot().join("pids").join(format!("{id}.conmon.pid"));
+    assert!(
+        !monitor_pid_file.exists(),
+        "{} exists",
+        monitor_pid_file.display()
+    );
+    let runtime_state = env.runroot().join("runtime/crun").join(&id);
+    assert!(
+        !runtime_state.exists(),
+        "{} exists",
+        runtime_state.display()
+    );
+
+    env.berth_ok(&["start", "early"]);
+    assert_eq!(status(&env, "early"), "running 0");
+    env.berth_ok(&["rm", "-f", "early"]);
+}
+
+#[test]
 fn restart_policy_spares_user_kill() {
     let env = TestEnv::with_busybox();
     env.berth_ok(&[

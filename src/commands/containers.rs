@@ -466,6 +466,7 @@ pub fn remove(engine: &Engine, args: &RmArgs) -> CliResult {
     let options = RemoveOptions {
         force: args.force,
         timeout: args.time,
+        defer_file_deletion: false,
     };
     // Podman's exit codes for rm: 1 when a container does not exist, 2
     // when one is running and --force was not given.

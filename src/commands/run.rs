@@ -36,7 +36,7 @@ pub fn run(engine: &Engine, global: &GlobalOptions, args: &RunArgs) -> CliResult
     };
     let code = attach_and_wait(engine, global, &id, &session);
     if options.auto_remove {
-        remove_quietly(engine, &id);
+        remove_quietly(engine, &id, code.is_ok());
     }
     code
 }
@@ -145,18 +145,21 @@ fn attach_and_wait(
 }
 
 fn remove_after_failure(engine: &Engine, id: &str, auto_remove: bool) {
+    // No container process ran, so no cleanup process will delete files.
     if auto_remove {
-        remove_quietly(engine, id);
+        remove_quietly(engine, id, false);
     }
 }
 
 /// Removes a `--rm` container; conmon's cleanup may have removed it first.
-fn remove_quietly(engine: &Engine, id: &str) {
+/// With `exited`, the container's files are left to that cleanup process.
+fn remove_quietly(engine: &Engine, id: &str, exited: bool) {
     match engine.remove(
         id,
         &RemoveOptions {
             force: true,
             timeout: None,
+            defer_file_deletion: exited,
         },
     ) {
         Ok(()) | Err(EngineError::NoSuchContainer { .. }) => {}

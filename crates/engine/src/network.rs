@@ -74,6 +74,7 @@ impl Engine {
             let options = RemoveOptions {
                 force: true,
                 timeout: None,
+                ..Default::default()
             };
             match self.remove(&container.id, &options) {
                 Ok(()) | Err(EngineError::NoSuchContainer { .. }) => {}

@@ -19,6 +19,7 @@ pub mod spec;
 
 pub use error::{OciError, Result};
 pub use monitor::{
-    CreateRequest, Created, ExecExitPipe, ExecRequest, ExecStarted, Monitor, RestoreRequest,
+    CreateRequest, Created, ExecExitPipe, ExecRequest, ExecStarted, Monitor, PendingCreate,
+    RestoreRequest,
 };
 pub use runtime::{CheckpointRequest, Runtime, RuntimeState};

@@ -151,11 +151,33 @@ impl Monitor {
     /// Runs the create handshake. On failure the container is deleted from
     /// the runtime and the runtime's own message is returned.
     pub fn create(&self, request: &CreateRequest<'_>) -> Result<Created> {
+        let pending = self.start_create(request)?;
+        self.finish_create(pending, request)
+    }
+
+    /// Starts conmon for `request` and leaves it waiting for its start
+    /// byte, before it runs the runtime. The caller can finish the bundle
+    /// meanwhile and then call [`Monitor::finish_create`] with the same
+    /// request, or drop the returned value, which kills conmon.
+    pub fn start_create(&self, request: &CreateRequest<'_>) -> Result<PendingCreate> {
+        let span = tracing::debug_span!("conmon_create", container_id = request.container_id);
+        let _entered = span.enter();
+        self.spawn_for_create(request)
+    }
+
+    /// Sends conmon its start byte and waits for the container's pid. On
+    /// failure the container is deleted from the runtime and the runtime's
+    /// own message is returned.
+    pub fn finish_create(
+        &self,
+        pending: PendingCreate,
+        request: &CreateRequest<'_>,
+    ) -> Result<Created> {
         let id = request.container_id;
         let span = tracing::debug_span!("conmon_create", container_id = id);
         let _entered = span.enter();
 
-        let result = self.run_handshake(request);
+        let result = self.run_handshake(pending, request);
         if result.is_err() {
             // The runtime may have created the container before the failure
             // (e.g. a timeout); leave nothing behind in its state root.
@@ -166,7 +188,7 @@ impl Monitor {
         result
     }
 
-    fn run_handshake(&self, request: &CreateRequest<'_>) -> Result<Created> {
+    fn spawn_for_create(&self, request: &CreateRequest<'_>) -> Result<PendingCreate> {
         let id = request.container_id;
         let deadline = Instant::now() + request.timeout;
         prepare_dirs(request)?;
@@ -201,6 +223,7 @@ impl Monitor {
         let targets = fds.iter().map(|&(_, target)| target).collect();
         spawn::inherit_fds(&mut command, request.held_fds.to_vec(), targets);
         spawn::pass_fds(&mut command, fds);
+        spawn::kill_with_parent(&mut command);
         let mut child = command
             .spawn()
             .map_err(|source| OciError::io("run", &self.path, source))?;
@@ -216,17 +239,52 @@ impl Monitor {
             })
         });
 
-        let conmon_pid = child.id() as i32;
-        if let Some(path) = request.monitor_cgroup {
-            cgroup::move_pid(conmon_pid, path);
+        // The move writes to every cgroup hierarchy (0.5-1 ms on a hybrid
+        // host), so a thread does it while the caller goes on.
+        let cgroup_move = request.monitor_cgroup.map(|path| {
+            let (pid, path) = (child.id() as i32, path.to_string());
+            std::thread::spawn(move || {
+                cgroup::move_pid(pid, &path);
+            })
+        });
+        Ok(PendingCreate {
+            child: Some(child),
+            start_pipe: Some(std::fs::File::from(start_write)),
+            sync_read: Some(sync_read),
+            stderr_reader,
+            cgroup_move,
+            deadline,
+        })
+    }
+
+    fn run_handshake(
+        &self,
+        mut pending: PendingCreate,
+        request: &CreateRequest<'_>,
+    ) -> Result<Created> {
+        let id = request.container_id;
+        let deadline = pending.deadline;
+        let mut child = pending
+            .child
+            .take()
+            .expect("a pending create has its conmon");
+        let sync_read = pending
+            .sync_read
+            .take()
+            .expect("a pending create has its sync pipe");
+        let stderr_reader = pending.stderr_reader.take();
+
+        // conmon must be in its cgroup before the start byte lets it fork.
+        if let Some(cgroup_move) = pending.cgroup_move.take() {
+            let _ = cgroup_move.join();
         }
-        let mut start_pipe = std::fs::File::from(start_write);
-        if let Err(error) = start_pipe.write_all(&[0]) {
-            // conmon exited already. Its exit status and stderr, checked
-            // below, explain why.
-            tracing::debug!(container_id = id, %error, "cannot write the start byte to conmon");
+        if let Some(mut start_pipe) = pending.start_pipe.take() {
+            if let Err(error) = start_pipe.write_all(&[0]) {
+                // conmon exited already. Its exit status and stderr, checked
+                // below, explain why.
+                tracing::debug!(container_id = id, %error, "cannot write the start byte to conmon");
+            }
         }
-        drop(start_pipe);
 
         let status = wait_until(&mut child, deadline);
         if status.is_none() {
@@ -321,6 +379,37 @@ impl Monitor {
             op,
             id: request.container_id.to_string(),
             message,
+        }
+    }
+}
+
+/// A conmon that [`Monitor::start_create`] started and that waits for its
+/// start byte. Dropping it kills that conmon before it runs anything, so
+/// an error between the start and the finish leaves nothing behind.
+#[derive(Debug)]
+pub struct PendingCreate {
+    child: Option<Child>,
+    start_pipe: Option<std::fs::File>,
+    sync_read: Option<OwnedFd>,
+    stderr_reader: Option<std::thread::JoinHandle<String>>,
+    cgroup_move: Option<std::thread::JoinHandle<()>>,
+    deadline: Instant,
+}
+
+impl Drop for PendingCreate {
+    fn drop(&mut self) {
+        // Killed before the start pipe closes: conmon treats end of file
+        // on it like the start byte and would go on to create the
+        // container.
+        // The move ends first, or it would find conmon gone.
+        if let Some(cgroup_move) = self.cgroup_move.take() {
+            let _ = cgroup_move.join();
+        }
+        if let Some(mut child) = self.child.take() {
+            kill_child(&mut child);
+        }
+        if let Some(reader) = self.stderr_reader.take() {
+            let _ = reader.join();
         }
     }
 }

@@ -300,6 +300,18 @@ impl Store {
         mount::remove_container_fs(self, container_id)
     }
 
+    /// Unmounts a container's root filesystem and moves its directory,
+    /// with everything the engine keeps there, into the trash, to be
+    /// deleted by [`Store::sweep_trash`].
+    pub fn retire_container(&self, container_id: &str) -> Result<()> {
+        mount::retire_container(self, container_id)
+    }
+
+    /// Deletes the directories of removed containers from the trash.
+    pub fn sweep_trash(&self) {
+        mount::sweep_trash(self)
+    }
+
     pub(crate) fn db(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave the connection half
         // changed: an open transaction rolls back when dropped.

@@ -10,6 +10,13 @@ impl Engine {
     /// Cleans up after an exited container. A container that is gone or
     /// still running is left alone, so a late or repeated call is harmless.
     pub fn cleanup(&self, name_or_id: &str) -> Result<()> {
+        let result = self.cleanup_container(name_or_id);
+        // `run --rm` leaves its container's files here to delete.
+        self.store.sweep_trash();
+        result
+    }
+
+    fn cleanup_container(&self, name_or_id: &str) -> Result<()> {
         let (lock, mut container) = match self.lock_container(name_or_id) {
             Ok(found) => found,
             Err(EngineError::NoSuchContainer { .. }) => return Ok(()),

@@ -39,10 +39,11 @@ const INIT_PATHS: &[&str] = &["/usr/libexec/podman/catatonit", "/usr/bin/cataton
 pub(crate) const CGROUP_PARENT: &str = "/berth";
 
 impl Engine {
-    /// `berth init`: creates the runtime container of a container that is
+    /// Creates the runtime container (`berth init`) of a container that is
     /// not running, with its mounts and bundle, without starting its
-    /// process (Podman's "Initialized" state), so it can be inspected first.
-    /// A container the runtime already has is refused, as Podman does.
+    /// process. That is Podman's "Initialized" state, for inspecting the
+    /// container first. A container the runtime already has is an error,
+    /// as in Podman.
     pub fn initialize(&self, name_or_id: &str) -> Result<()> {
         let (_lock, mut container) = self.lock_container(name_or_id)?;
         match container.state.status() {
@@ -96,19 +97,34 @@ impl Engine {
         runtime: &berth_oci::Runtime,
         monitor: &berth_oci::Monitor,
     ) -> Result<()> {
-        let bundle = self.prepare_bundle(container, runtime)?;
-        let held_fds: Vec<RawFd> = bundle.held_ports.iter().map(|fd| fd.as_raw_fd()).collect();
-        let created = match self.spawn_monitor(container, runtime, monitor, None, &held_fds) {
+        // conmon starts up (1-2 ms) while the bundle is written, unless it
+        // must inherit descriptors that the bundle's network setup makes.
+        let mut prepared = None;
+        let created = if !Self::monitor_inherits_network_fds(container) {
+            self.spawn_monitor(container, runtime, monitor, None, &[], |container| {
+                prepared = Some(self.prepare_bundle(container, runtime)?);
+                Ok(())
+            })
+        } else {
+            let bundle = self.prepare_bundle(container, runtime)?;
+            let held_fds: Vec<RawFd> = bundle.held_ports.iter().map(|fd| fd.as_raw_fd()).collect();
+            let created =
+                self.spawn_monitor(container, runtime, monitor, None, &held_fds, |_| Ok(()));
+            prepared = Some(bundle);
+            created
+        };
+        let created = match created {
             Ok(created) => created,
             Err(error) => {
                 // A cached program the runtime rejects would fail every
                 // later container with the same profile.
-                if let Applied::Hit(key) = &bundle.seccomp {
+                if let Some(Applied::Hit(key)) = prepared.as_ref().map(|bundle| &bundle.seccomp) {
                     self.seccomp_cache().forget(key);
                 }
                 return Err(error);
             }
         };
+        let bundle = prepared.expect("a created container has its bundle");
         // conmon has its own copies of the port sockets now.
         drop(bundle.held_ports);
         if let Applied::Miss(key) = bundle.seccomp {
@@ -267,19 +283,29 @@ impl Engine {
         SeccompCache::new(self.options.runroot.join("seccomp"))
     }
 
+    /// Whether conmon must inherit descriptors that the network setup
+    /// makes: the sockets that reserve published host ports.
+    fn monitor_inherits_network_fds(container: &Container) -> bool {
+        !container.config.network_config.ports.is_empty()
+    }
+
     /// Runs the conmon handshake that creates the runtime container, or
     /// with `restore` restores it from a checkpoint. conmon inherits
     /// `held_fds` (published port sockets) and keeps them open while the
-    /// container lives. Caller holds the lock.
+    /// container lives. `before_start` runs while conmon starts up and
+    /// waits for its start byte, so the two overlap; conmon is killed when
+    /// it fails. Caller holds the lock.
     pub(crate) fn spawn_monitor(
         &self,
-        container: &Container,
+        container: &mut Container,
         runtime: &berth_oci::Runtime,
         monitor: &berth_oci::Monitor,
         restore: Option<berth_oci::RestoreRequest<'_>>,
         held_fds: &[RawFd],
+        before_start: impl FnOnce(&mut Container) -> Result<()>,
     ) -> Result<berth_oci::Created> {
         let paths = self.paths(&container.id);
+        let (id, name) = (container.id.clone(), container.name.clone());
         let mut cleanup_args = Vec::new();
         if container.config.auto_remove {
             cleanup_args.push("--low-priority".to_string());
@@ -298,8 +324,8 @@ impl Engine {
             held.push(pipe.write.as_raw_fd());
         }
         let request = CreateRequest {
-            container_id: &container.id,
-            container_name: &container.name,
+            container_id: &id,
+            container_name: &name,
             runtime,
             bundle: &paths.userdata,
             pid_file: &paths.pid_file,
@@ -324,7 +350,12 @@ impl Engine {
             },
             restore,
         };
-        let created = monitor.create(&request)?;
+
+        let pending = monitor.start_create(&request)?;
+        // An error drops `pending`, which kills conmon.
+        before_start(container)?;
+        let created = monitor.finish_create(pending, &request)?;
+
         if let Some(pipe) = slirp_exit_pipe {
             // Only conmon may hold the write end from now on.
             drop(pipe.write);

@@ -4,7 +4,7 @@ use tracing::debug;
 use super::start::invalid_state;
 use super::Container;
 use crate::lock::ContainerLock;
-use crate::{Engine, EngineError, Result};
+use crate::{Engine, Result};
 
 #[derive(Debug, Clone, Default)]
 pub struct RemoveOptions {
@@ -13,6 +13,11 @@ pub struct RemoveOptions {
     /// Seconds to wait after the stop signal before SIGKILL when forcing;
     /// `None` kills at once, as Docker does.
     pub timeout: Option<u32>,
+    /// Leaves deleting the container's files to the cleanup process that
+    /// conmon starts after every container exit, so the removal returns
+    /// sooner. `run --rm` sets it. Files a missing cleanup leaves behind
+    /// are deleted by the next `rm` or cleanup.
+    pub defer_file_deletion: bool,
 }
 
 impl Engine {
@@ -30,11 +35,17 @@ impl Engine {
             }
             self.stop_locked(&mut container, Some(options.timeout.unwrap_or(0)))?;
         }
-        self.remove_locked(lock, &mut container)
+        self.remove_locked(lock, &mut container)?;
+
+        if !options.defer_file_deletion {
+            self.store.sweep_trash();
+        }
+        Ok(())
     }
 
-    /// Removes a stopped container. Takes the lock guard so that the lock
-    /// file is deleted while still held.
+    /// Removes a stopped container, moving its files into the storage's
+    /// trash. Takes the lock guard so that the lock file is deleted while
+    /// still held.
     pub(crate) fn remove_locked(
         &self,
         lock: ContainerLock,
@@ -45,14 +56,11 @@ impl Engine {
         }
         crate::pause_point::reach("remove-after-release");
         self.forget_exec_sessions(&container.id)?;
-        self.store.remove_container_fs(&container.id)?;
+        // Before the row goes, so that a process that finds the container
+        // gone and sweeps the trash also finds its files there.
+        self.store.retire_container(&container.id)?;
 
         let paths = self.paths(&container.id);
-        let container_dir = self.store.container_dir(&container.id);
-        if container_dir.exists() {
-            std::fs::remove_dir_all(&container_dir)
-                .map_err(|e| EngineError::io("remove directory", &container_dir, e))?;
-        }
         let _ = std::fs::remove_file(&paths.exit_file);
 
         self.db.delete(&container.id, container.state.exit_code)?;

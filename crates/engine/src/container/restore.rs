@@ -162,7 +162,14 @@ impl Engine {
         let started = Instant::now();
         let created = self.prepare_bundle(container, &runtime).and_then(|bundle| {
             let held_fds: Vec<_> = bundle.held_ports.iter().map(|fd| fd.as_raw_fd()).collect();
-            self.spawn_monitor(container, &runtime, &monitor, Some(restore), &held_fds)
+            self.spawn_monitor(
+                container,
+                &runtime,
+                &monitor,
+                Some(restore),
+                &held_fds,
+                |_| Ok(()),
+            )
         });
         let duration = started.elapsed();
         let created = match created {

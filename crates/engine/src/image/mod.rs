@@ -187,6 +187,7 @@ impl Engine {
                     &RemoveOptions {
                         force: true,
                         timeout: None,
+                        ..Default::default()
                     },
                 )?;
             }

@@ -82,8 +82,33 @@ pub(super) fn inherit_fds(command: &mut Command, fds: Vec<RawFd>, targets: Vec<R
     }
 }
 
-/// A pidfd on a child that has not been reaped, so its pid cannot have
-/// been reused; `None` on kernels without pidfd_open (before 5.3).
+/// Makes the child get SIGKILL when the thread that spawns it exits. The
+/// setting ends with the child's own fork, so it covers conmon's first
+/// process only. That process must not outlive a berth that died before
+/// sending the start byte: conmon reads end of file on its start pipe as
+/// the start byte and would go on to create the container.
+pub(super) fn kill_with_parent(command: &mut Command) {
+    let parent = std::process::id() as libc::pid_t;
+    let hook = move || {
+        // SAFETY: prctl(PR_SET_PDEATHSIG) and getppid read no memory of
+        // this process and are async-signal-safe.
+        cvt(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) })?;
+        // The parent may have died before the prctl took effect.
+        if unsafe { libc::getppid() } != parent {
+            return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+        }
+        Ok(())
+    };
+    // SAFETY: the hook runs in the forked child before exec and only makes
+    // the two system calls above; it neither allocates nor takes locks.
+    unsafe {
+        command.pre_exec(hook);
+    }
+}
+
+/// Opens a pidfd on a child that has not been reaped, so its pid cannot
+/// have been reused. Returns `None` on kernels without pidfd_open (before
+/// 5.3).
 pub(super) fn child_pidfd(child: &Child) -> Option<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1;
     // it reads no memory of this process.

@@ -11,8 +11,8 @@
 //! can write through such a file. berth makes that memfd, so the protection
 //! stays and the copies go.
 //!
-//! The copy is reached as `/proc/<berth's pid>/fd/<fd>`, a path that conmon's
-//! child can execute too while berth runs; berth outlives every runtime
+//! The copy is reached as `/proc/<berth's pid>/fd/<fd>`, so conmon's child
+//! can execute it too. That works because berth outlives every runtime
 //! process it starts, directly or through conmon.
 
 use std::fs::File;
@@ -24,18 +24,18 @@ use std::sync::Mutex;
 use nix::fcntl::{fcntl, FcntlArg, SealFlag};
 use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
 
-/// Binaries larger than this run from their own path. runc (about 9 MB)
-/// copies itself only in `runc init`, so copying it in every berth command
-/// would cost more than it saves; crun is about 0.5 MB.
+/// Size limit for a copy: larger binaries run from their own path. runc
+/// (about 9 MB) copies itself only in `runc init`, so copying it in every
+/// berth command would cost more than it saves. crun is about 0.5 MB.
 const MAX_COPY_SIZE: u64 = 2 << 20;
 
-/// `MFD_EXEC` (Linux 6.3): asks for an executable memfd explicitly, which
-/// newer kernels want stated. Older kernels reject the flag, and berth then
-/// retries without it.
+/// `MFD_EXEC` (Linux 6.3), the flag that makes a memfd executable
+/// explicitly, as newer kernels expect. Older kernels reject the flag, and
+/// berth then retries without it.
 const MFD_EXEC: u32 = 0x10;
 
-/// The seals crun and runc check for, exactly: with one more (`F_SEAL_EXEC`)
-/// they would not recognize the copy.
+/// Returns the seals crun and runc check for. They compare the set exactly,
+/// so with one more (`F_SEAL_EXEC`) they would not recognize the copy.
 fn copy_seals() -> SealFlag {
     SealFlag::F_SEAL_SEAL | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_WRITE
 }
@@ -44,8 +44,8 @@ fn copy_seals() -> SealFlag {
 /// from its path.
 static COPIES: Mutex<Vec<(PathBuf, Option<File>)>> = Mutex::new(Vec::new());
 
-/// The path to execute `binary` by: its sealed copy when one could be made,
-/// otherwise `binary` itself.
+/// Returns the path to execute `binary` by: its sealed copy when one could
+/// be made, otherwise `binary` itself.
 pub(crate) fn exec_path(binary: &Path) -> PathBuf {
     let mut copies = COPIES
         .lock()
@@ -89,8 +89,8 @@ fn sealed_copy(binary: &Path) -> io::Result<Option<File>> {
     io::copy(&mut source, &mut copy)?;
     fcntl(copy.as_raw_fd(), FcntlArg::F_ADD_SEALS(copy_seals()))?;
 
-    // Executing a file that some descriptor holds open for writing fails
-    // with ETXTBSY on older kernels, so keep only a read-only descriptor.
+    // Executing a file that is open for writing fails with ETXTBSY on older
+    // kernels, so only a read-only descriptor is kept.
     let read_only = File::open(format!("/proc/self/fd/{}", copy.as_raw_fd()))?;
     Ok(Some(read_only))
 }
@@ -111,7 +111,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn crun_copy_is_sealed_identical_and_runs() {
+    fn crun_copy_sealed_and_runs() {
         let Some(crun) = crate::runtime::search_path("crun") else {
             return;
         };
@@ -136,7 +136,7 @@ mod tests {
     }
 
     #[test]
-    fn large_binary_runs_from_its_path() {
+    fn large_binary_keeps_its_path() {
         let dir = tempfile::tempdir().unwrap();
         let big = dir.path().join("big-runtime");
         std::fs::write(&big, vec![0u8; (MAX_COPY_SIZE + 1) as usize]).unwrap();
@@ -144,7 +144,7 @@ mod tests {
     }
 
     #[test]
-    fn missing_binary_runs_from_its_path() {
+    fn missing_binary_keeps_its_path() {
         let missing = Path::new("/nonexistent/berth-test-runtime");
         assert_eq!(exec_path(missing), missing);
     }
