@@ -47,7 +47,8 @@ pub struct GlobalOptions {
     #[arg(long = "storage-opt", global = true, value_name = "KEY=VALUE")]
     pub storage_opt: Vec<String>,
 
-    /// Log messages at this level and above: error, warn, info, debug, trace.
+    /// Log messages at this level and above: trace, debug, info, warn
+    /// (warning), error (fatal, panic).
     #[arg(long, global = true, default_value = "warn")]
     pub log_level: String,
 }
@@ -759,8 +760,8 @@ pub struct EventsArgs {
 
 #[derive(Debug, Args)]
 pub struct WaitArgs {
-    /// Wait until the container is in one of these states: created, running,
-    /// paused, exited or stopped (default: stopped).
+    /// Wait until the container is in one of these states: created,
+    /// initialized, running, paused, exited or stopped (default: stopped).
     #[arg(long)]
     pub condition: Vec<String>,
     #[arg(required = true)]

@@ -42,6 +42,15 @@ fn main() -> ExitCode {
     if !attaches(&cli.command) {
         restore_sigpipe();
     }
+    if !LOG_LEVELS.contains(&cli.global.log_level.as_str()) {
+        // Podman's message and exit code for this case.
+        eprintln!(
+            "Log Level {:?} is not supported, choose from: {}",
+            cli.global.log_level,
+            LOG_LEVELS.join(", ")
+        );
+        return ExitCode::from(1);
+    }
     init_logging(&cli.global.log_level);
     if low_priority {
         lower_cpu_priority();
@@ -124,7 +133,19 @@ fn restore_sigpipe() {
     }
 }
 
+/// The values of `--log-level`, as Podman names them.
+const LOG_LEVELS: &[&str] = &[
+    "trace", "debug", "info", "warn", "warning", "error", "fatal", "panic",
+];
+
 fn init_logging(level: &str) {
+    // Podman's levels above error stop the program; here they only log
+    // errors.
+    let level = match level {
+        "warning" => "warn",
+        "fatal" | "panic" => "error",
+        other => other,
+    };
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()

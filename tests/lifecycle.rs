@@ -561,6 +561,15 @@ fn init_creates_the_runtime_container_without_starting_it() {
         env.berth_ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]),
         "early Initialized\n"
     );
+    assert_eq!(state(&env, "early"), "initialized 0");
+    assert_eq!(
+        env.berth_ok(&["ps", "-a", "--format", "{{.State}} {{.Mounts}}"]),
+        "initialized []\n"
+    );
+    assert_eq!(
+        env.berth_ok(&["wait", "--condition", "initialized", "early"]),
+        "-1\n"
+    );
 
     // The process waiting to start is a fork of crun, which runs from
     // berth's sealed in-memory copy rather than from a copy of its own.
@@ -571,7 +580,8 @@ fn init_creates_the_runtime_container_without_starting_it() {
     let again = env.berth(&["init", "early"]);
     assert_eq!(exit_code(&again), 125);
     assert!(
-        text(&again.stderr).contains("cannot init: the runtime has already created it"),
+        text(&again.stderr)
+            .contains("is initialized: cannot init: the runtime has already created it"),
         "{}",
         text(&again.stderr)
     );

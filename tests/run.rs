@@ -151,6 +151,46 @@ fn run_bad_flag_exits_125() {
 }
 
 #[test]
+fn run_without_command_exits_125() {
+    let env = TestEnv::with_busybox();
+    let output = env.berth(&["run", "--rm", "busybox"]);
+    assert_eq!(exit_code(&output), 125);
+    assert_eq!(
+        text(&output.stderr),
+        "Error: no command or entrypoint given, and image busybox has no Cmd or Entrypoint: add a command after the image name\n"
+    );
+    assert_eq!(env.container_ids(), Vec::<String>::new());
+}
+
+#[test]
+fn run_memory_zero_means_no_limit() {
+    let env = TestEnv::with_busybox();
+    let limit = env.berth_ok(&[
+        "run",
+        "--rm",
+        "--memory",
+        "0",
+        "busybox",
+        "cat",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+    ]);
+    // cgroup v1 shows "no limit" as the largest page-aligned value.
+    assert_eq!(limit, "9223372036854771712\n");
+}
+
+#[test]
+fn unknown_log_level_exits_1() {
+    let env = TestEnv::new();
+    let output = env.berth(&["--log-level", "bogus", "ps"]);
+    assert_eq!(exit_code(&output), 1);
+    assert_eq!(
+        text(&output.stderr),
+        "Log Level \"bogus\" is not supported, choose from: trace, debug, info, warn, warning, error, fatal, panic\n"
+    );
+    assert_eq!(exit_code(&env.berth(&["--log-level", "warning", "ps"])), 0);
+}
+
+#[test]
 fn run_name_in_use_exits_125() {
     let env = TestEnv::with_busybox();
     env.berth_ok(&["create", "--name", "taken", "busybox", "true"]);

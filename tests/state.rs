@@ -516,7 +516,7 @@ fn sigkill_of_berth_mid_operation_is_recoverable() {
         "start-after-runtime-start",
         &["run", "-d", "--name", "c6", "busybox", "sleep", "1000"],
     );
-    assert_eq!(status(&env, "c6"), "created 0");
+    assert_eq!(status(&env, "c6"), "initialized 0");
     assert_eq!(env.berth_ok(&["start", "c6"]), "c6\n");
     assert_eq!(status(&env, "c6"), "running 0");
 

@@ -152,7 +152,7 @@ fn ps_template_row(row: &ContainerSummary, now: DateTime<Utc>, no_trunc: bool) -
         "ExitCode": row.exit_code.unwrap_or(0),
         "Exited": row.status == ContainerStatus::Exited,
         "AutoRemove": row.auto_remove,
-        "Mounts": "",
+        "Mounts": [],
         "Size": "",
     })
 }
@@ -362,7 +362,7 @@ pub fn wait(engine: &Engine, args: &WaitArgs) -> CliResult {
     for condition in &args.condition {
         conditions.push(WaitCondition::parse(condition).ok_or_else(|| {
             CliError::Usage(format!(
-                "invalid --condition {condition:?}: use created, running, paused, exited or stopped"
+                "invalid --condition {condition:?}: use created, initialized, running, paused, exited or stopped"
             ))
         })?);
     }

@@ -31,6 +31,9 @@ pub enum EngineError {
     #[error("image {image} is in use by container {container:.12}: remove the container first or use --force")]
     ImageInUse { image: String, container: String },
 
+    #[error("no command or entrypoint given, and image {image} has no Cmd or Entrypoint: add a command after the image name")]
+    NoCommand { image: String },
+
     #[error("invalid {option} {value:?}: {reason}")]
     InvalidOption {
         option: &'static str,

@@ -120,6 +120,9 @@ pub struct Engine {
     store: Store,
     /// Network definitions and IP allocations under `root/networks`.
     networks: NetworkStore,
+    /// Runtimes found so far, by the name or path they were asked for, so
+    /// that one command searches `PATH` once per runtime.
+    runtimes: std::sync::Mutex<Vec<(String, berth_oci::Runtime)>>,
 }
 
 impl Engine {
@@ -145,6 +148,7 @@ impl Engine {
             db,
             store,
             networks,
+            runtimes: std::sync::Mutex::new(Vec::new()),
         };
         engine.refresh_after_reboot()?;
         Ok(engine)
@@ -159,10 +163,16 @@ impl Engine {
     }
 
     fn runtime(&self, name: &str) -> Result<berth_oci::Runtime> {
-        Ok(berth_oci::Runtime::find(
-            name,
-            &self.options.runroot.join("runtime"),
-        )?)
+        let mut runtimes = self
+            .runtimes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, runtime)) = runtimes.iter().find(|(found, _)| found == name) {
+            return Ok(runtime.clone());
+        }
+        let runtime = berth_oci::Runtime::find(name, &self.options.runroot.join("runtime"))?;
+        runtimes.push((name.to_string(), runtime.clone()));
+        Ok(runtime)
     }
 }
 

@@ -3,6 +3,7 @@ mod checkpoint;
 mod sealed;
 
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -166,10 +167,17 @@ impl Runtime {
         self.run_checked("resume", id, &["resume", id])
     }
 
-    /// The path to execute the runtime by: a sealed in-memory copy of the
-    /// binary when one can be made (see `sealed`), otherwise its own path.
+    /// Returns the path to execute the runtime by: for crun a sealed
+    /// in-memory copy of the binary when one can be made (see `sealed`),
+    /// otherwise its own path. Other runtimes keep their path, because a
+    /// wrapper script or a binary that acts on its own name (krun, a
+    /// crun-wasm link) needs it.
     pub fn exec_path(&self) -> PathBuf {
-        sealed::exec_path(&self.path)
+        if self.name == "crun" {
+            sealed::exec_path(&self.path)
+        } else {
+            self.path.clone()
+        }
     }
 
     /// Returns the first line of `<runtime> --version`.
@@ -201,7 +209,7 @@ impl Runtime {
     fn run_command(&self, args: &[String]) -> Result<Output> {
         tracing::debug!(command = %command_line(&self.path, args), "running OCI runtime");
         let mut command = Command::new(self.exec_path());
-        command.args(args).stdin(Stdio::null());
+        command.arg0(&self.path).args(args).stdin(Stdio::null());
         remove_systemd_env(&mut command);
         let output = command
             .output()
@@ -497,6 +505,22 @@ mod tests {
                 "{missing:?} gave {error:?}"
             );
         }
+    }
+
+    #[test]
+    fn exec_path_copies_only_crun() {
+        let Some(crun) = search_path("crun") else {
+            return;
+        };
+        let runtime = |name: &str| Runtime {
+            name: name.to_string(),
+            path: crun.clone(),
+            state_root: PathBuf::from("/run/berth/runtime").join(name),
+        };
+        assert!(runtime("crun").exec_path().starts_with("/proc"));
+        // krun and crun-wasm are crun under another name that selects a handler.
+        assert_eq!(runtime("krun").exec_path(), crun);
+        assert_eq!(runtime("crun-wasm").exec_path(), crun);
     }
 
     #[test]

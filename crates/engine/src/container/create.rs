@@ -204,11 +204,8 @@ fn resolve_config(
         _ => image.cmd().clone().unwrap_or_default(),
     };
     if entrypoint.is_empty() && command.is_empty() {
-        return Err(EngineError::InvalidOption {
-            option: "command",
-            value: String::new(),
-            reason: "no command given and the image has no Cmd or Entrypoint: add a command after the image name"
-                .into(),
+        return Err(EngineError::NoCommand {
+            image: options.image.clone(),
         });
     }
 
@@ -227,7 +224,13 @@ fn resolve_config(
         &options.gidmap,
         rootless,
     )?;
-    let memory_limit = options.memory.as_deref().map(parse_memory).transpose()?;
+    // `--memory 0` means no limit, as in Podman.
+    let memory_limit = options
+        .memory
+        .as_deref()
+        .filter(|value| value.trim() != "0")
+        .map(parse_memory)
+        .transpose()?;
     let cpus = validate_cpus(options.cpus)?;
     // A rootless container has slirp4netns (and its own port forwarding)
     // instead of netavark's networks.

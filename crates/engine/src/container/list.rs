@@ -166,13 +166,19 @@ fn parse_filters(filters: &[String]) -> Result<Filters> {
         if key == "status"
             && !matches!(
                 value,
-                "created" | "running" | "paused" | "exited" | "stopped" | "configured"
+                "created"
+                    | "initialized"
+                    | "running"
+                    | "paused"
+                    | "exited"
+                    | "stopped"
+                    | "configured"
             )
         {
             return Err(EngineError::InvalidOption {
                 option: "--filter",
                 value: filter.clone(),
-                reason: "status must be created, running, paused or exited".into(),
+                reason: "status must be created, initialized, running, paused or exited".into(),
             });
         }
         parsed

@@ -69,10 +69,12 @@ pub enum ContainerStatus {
 
 impl ContainerStatus {
     /// Returns the state name Podman shows users. Podman reports `configured` as
-    /// `created` too, because Docker has no such state.
+    /// `created`, because Docker has no such state, and `created` as
+    /// `initialized`.
     pub fn as_str(self) -> &'static str {
         match self {
-            ContainerStatus::Configured | ContainerStatus::Created => "created",
+            ContainerStatus::Configured => "created",
+            ContainerStatus::Created => "initialized",
             ContainerStatus::Running => "running",
             ContainerStatus::Paused => "paused",
             ContainerStatus::Exited => "exited",

@@ -14,6 +14,8 @@ const RECHECK_INTERVAL: Duration = Duration::from_millis(100);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaitCondition {
     Created,
+    /// The runtime has the container, its process has not started.
+    Initialized,
     Running,
     Paused,
     /// `exited` and `stopped` (Podman's names for the same state here).
@@ -24,6 +26,7 @@ impl WaitCondition {
     pub fn parse(value: &str) -> Option<WaitCondition> {
         match value {
             "created" | "configured" => Some(WaitCondition::Created),
+            "initialized" => Some(WaitCondition::Initialized),
             "running" => Some(WaitCondition::Running),
             "paused" => Some(WaitCondition::Paused),
             "exited" | "stopped" => Some(WaitCondition::Exited),
@@ -37,6 +40,7 @@ impl WaitCondition {
                 status,
                 ContainerStatus::Configured | ContainerStatus::Created
             ),
+            WaitCondition::Initialized => status == ContainerStatus::Created,
             WaitCondition::Running => status == ContainerStatus::Running,
             WaitCondition::Paused => status == ContainerStatus::Paused,
             WaitCondition::Exited => status == ContainerStatus::Exited,
