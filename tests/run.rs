@@ -290,14 +290,71 @@ fn run_rm_leaves_nothing() {
 }
 
 #[test]
+fn wait_after_auto_removal_gives_exit_code() {
+    let env = TestEnv::with_busybox();
+    let id = env.berth_ok(&["run", "-d", "--rm", "busybox", "sh", "-c", "exit 5"]);
+    let id = id.trim();
+
+    // conmon's cleanup removes the container without anyone waiting.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !env.container_ids().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the container was not removed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    assert_eq!(env.berth_ok(&["wait", id]), "5\n");
+    assert_eq!(env.berth_ok(&["wait", &id[..12]]), "5\n");
+    let output = env.berth(&["wait", "nothere"]);
+    assert_eq!(exit_code(&output), 125);
+}
+
+#[test]
+fn rm_keeps_container_whose_files_stay() {
+    let env = TestEnv::with_busybox();
+    env.berth_ok(&["run", "--name", "sticky", "busybox", "touch", "/kept"]);
+    let id = env.container_ids().pop().unwrap();
+    let kept = env.root().join("containers").join(&id).join("upper/kept");
+    // An immutable file cannot be deleted, not even by root.
+    let chattr = std::process::Command::new("chattr")
+        .arg("+i")
+        .arg(&kept)
+        .status();
+    if !chattr.is_ok_and(|status| status.success()) {
+        eprintln!(
+            "skipped: the file system of {} has no immutable flag",
+            kept.display()
+        );
+        return;
+    }
+
+    let output = env.berth(&["rm", "sticky"]);
+    let _ = std::process::Command::new("chattr")
+        .arg("-i")
+        .arg(&kept)
+        .status();
+    assert_eq!(exit_code(&output), 125);
+    assert!(
+        text(&output.stderr).contains("Operation not permitted"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(env.container_ids(), vec![id]);
+    env.berth_ok(&["rm", "sticky"]);
+    assert_eq!(env.container_ids(), Vec::<String>::new());
+}
+
+#[test]
 fn rm_deletes_container_files_at_once() {
     let env = TestEnv::with_busybox();
     env.berth_ok(&["run", "--name", "done", "busybox", "true"]);
     env.berth_ok(&["rm", "done"]);
 
+    // rm deletes in place; only run --rm goes through the trash.
     let trash = env.root().join("trash");
-    let left: Vec<_> = std::fs::read_dir(&trash).unwrap().collect();
-    assert!(left.is_empty(), "trash left: {left:?}");
+    assert!(!trash.exists(), "{} exists", trash.display());
     let containers: Vec<_> = std::fs::read_dir(env.root().join("containers"))
         .unwrap()
         .collect();

@@ -73,7 +73,7 @@ pub struct CreateRequest<'a> {
     /// Cgroup path (relative to each hierarchy's root) that conmon is moved
     /// into before it gets the start byte; `None` leaves it where it is.
     pub monitor_cgroup: Option<&'a str>,
-    /// Bound on the wait for the sync message.
+    /// Bound on the wait for the sync message, counted from the start byte.
     pub timeout: Duration,
     /// Passes `--log-level debug` to conmon and the runtime.
     pub debug: bool,
@@ -190,7 +190,6 @@ impl Monitor {
 
     fn spawn_for_create(&self, request: &CreateRequest<'_>) -> Result<PendingCreate> {
         let id = request.container_id;
-        let deadline = Instant::now() + request.timeout;
         prepare_dirs(request)?;
 
         let (sync_read, sync_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
@@ -253,7 +252,6 @@ impl Monitor {
             sync_read: Some(sync_read),
             stderr_reader,
             cgroup_move,
-            deadline,
         })
     }
 
@@ -263,7 +261,9 @@ impl Monitor {
         request: &CreateRequest<'_>,
     ) -> Result<Created> {
         let id = request.container_id;
-        let deadline = pending.deadline;
+        // From the start byte on: the time the caller took meanwhile, for
+        // example to copy a large image, does not count.
+        let deadline = Instant::now() + request.timeout;
         let mut child = pending
             .child
             .take()
@@ -393,7 +393,6 @@ pub struct PendingCreate {
     sync_read: Option<OwnedFd>,
     stderr_reader: Option<std::thread::JoinHandle<String>>,
     cgroup_move: Option<std::thread::JoinHandle<()>>,
-    deadline: Instant,
 }
 
 impl Drop for PendingCreate {

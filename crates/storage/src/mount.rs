@@ -509,20 +509,29 @@ fn detach_container_fs(store: &Store, container_id: &str) -> Result<PathBuf> {
 /// synchronously. When the rename fails, the directory is deleted in place.
 pub(crate) fn retire_container(store: &Store, container_id: &str) -> Result<()> {
     let dir = detach_container_fs(store, container_id)?;
-    let trash = store.root.join(TRASH_DIR);
-    fs::create_dir_all(&trash).map_err(io_err("create", &trash))?;
+    if !dir.exists() {
+        return Ok(());
+    }
 
+    let trash = store.root.join(TRASH_DIR);
     let target = trash.join(container_id);
-    match fs::rename(&dir, &target) {
+    match fs::create_dir_all(&trash).and_then(|()| fs::rename(&dir, &target)) {
         Ok(()) => {
             debug!(container_id, path = %target.display(), "moved container dir to the trash");
             Ok(())
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => {
             debug!(container_id, error = %e, "cannot move the container dir to the trash, deleting it in place");
-            fs::remove_dir_all(&dir).map_err(io_err("remove", &dir))
+            remove_dir_if_present(&dir)
         }
+    }
+}
+
+fn remove_dir_if_present(dir: &Path) -> Result<()> {
+    match fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err("remove", dir)(e)),
     }
 }
 

@@ -34,7 +34,7 @@ impl Engine {
         self.emit(&container, "cleanup");
 
         if container.config.auto_remove {
-            return self.remove_locked(lock, &mut container);
+            return self.remove_locked(lock, &mut container, false);
         }
 
         let state = &container.state;

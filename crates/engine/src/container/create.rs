@@ -303,10 +303,12 @@ fn resolve_config(
         labels: merge_labels(image, parse_labels(&options.labels)?),
         stop_signal,
         stop_timeout: options.stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT),
-        runtime: options
-            .runtime
-            .clone()
-            .unwrap_or_else(|| engine.options.runtime.clone()),
+        runtime: absolute_runtime(
+            options
+                .runtime
+                .as_deref()
+                .unwrap_or(&engine.options.runtime),
+        ),
         tty: options.tty,
         interactive: options.interactive,
         auto_remove: options.auto_remove,
@@ -827,6 +829,17 @@ fn parse_ulimit(value: &str) -> Result<UlimitConfig> {
 }
 
 /// Parses `--memory` values such as `512m`, `1g`, `1048576`, `64k`.
+/// Returns a runtime given by a relative path as an absolute one, so that
+/// later commands run from another directory find it. Names stay names.
+fn absolute_runtime(runtime: &str) -> String {
+    if runtime.contains('/') {
+        if let Ok(path) = std::path::absolute(runtime) {
+            return path.to_string_lossy().into_owned();
+        }
+    }
+    runtime.to_string()
+}
+
 pub(crate) fn parse_memory(value: &str) -> Result<i64> {
     let invalid = || EngineError::InvalidOption {
         option: "--memory",
@@ -888,6 +901,17 @@ fn parse_labels(labels: &[String]) -> Result<BTreeMap<String, String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relative_runtime_path_made_absolute() {
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            absolute_runtime("./wrap.sh"),
+            cwd.join("wrap.sh").to_string_lossy()
+        );
+        assert_eq!(absolute_runtime("/usr/bin/crun"), "/usr/bin/crun");
+        assert_eq!(absolute_runtime("crun"), "crun");
+    }
 
     #[test]
     fn parse_memory_accepts_units() {

@@ -4,7 +4,7 @@ use tracing::debug;
 use super::start::invalid_state;
 use super::Container;
 use crate::lock::ContainerLock;
-use crate::{Engine, Result};
+use crate::{Engine, EngineError, Result};
 
 #[derive(Debug, Clone, Default)]
 pub struct RemoveOptions {
@@ -13,10 +13,12 @@ pub struct RemoveOptions {
     /// Seconds to wait after the stop signal before SIGKILL when forcing;
     /// `None` kills at once, as Docker does.
     pub timeout: Option<u32>,
-    /// Leaves deleting the container's files to the cleanup process that
-    /// conmon starts after every container exit, so the removal returns
-    /// sooner. `run --rm` sets it. Files a missing cleanup leaves behind
-    /// are deleted by the next `rm` or cleanup.
+    /// Moves the container's files to the storage's trash and leaves
+    /// deleting them to the cleanup process that conmon starts after every
+    /// container exit, so the removal returns sooner. `run --rm` sets it.
+    /// Files a missing cleanup leaves behind are deleted by the next `rm`
+    /// or cleanup. Without it, a file that cannot be deleted fails the
+    /// removal and the container stays.
     pub defer_file_deletion: bool,
 }
 
@@ -35,7 +37,7 @@ impl Engine {
             }
             self.stop_locked(&mut container, Some(options.timeout.unwrap_or(0)))?;
         }
-        self.remove_locked(lock, &mut container)?;
+        self.remove_locked(lock, &mut container, options.defer_file_deletion)?;
 
         if !options.defer_file_deletion {
             self.store.sweep_trash();
@@ -43,22 +45,33 @@ impl Engine {
         Ok(())
     }
 
-    /// Removes a stopped container, moving its files into the storage's
-    /// trash. Takes the lock guard so that the lock file is deleted while
-    /// still held.
+    /// Removes a stopped container with its files, or with
+    /// `defer_file_deletion` moves them into the storage's trash. Takes the
+    /// lock guard so that the lock file is deleted while still held.
     pub(crate) fn remove_locked(
         &self,
         lock: ContainerLock,
         container: &mut Container,
+        defer_file_deletion: bool,
     ) -> Result<()> {
         if container.has_runtime_resources() {
             self.release_runtime_resources(container);
         }
         crate::pause_point::reach("remove-after-release");
         self.forget_exec_sessions(&container.id)?;
-        // Before the row goes, so that a process that finds the container
-        // gone and sweeps the trash also finds its files there.
-        self.store.retire_container(&container.id)?;
+        if defer_file_deletion {
+            // Before the row goes, so that a process that finds the
+            // container gone and sweeps the trash also finds its files there.
+            self.store.retire_container(&container.id)?;
+        } else {
+            self.store.remove_container_fs(&container.id)?;
+            let container_dir = self.store.container_dir(&container.id);
+            match std::fs::remove_dir_all(&container_dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(EngineError::io("remove directory", &container_dir, e)),
+            }
+        }
 
         let paths = self.paths(&container.id);
         let _ = std::fs::remove_file(&paths.exit_file);

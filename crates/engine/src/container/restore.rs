@@ -98,7 +98,7 @@ impl Engine {
         lock: crate::lock::ContainerLock,
         container: &mut Container,
     ) -> EngineError {
-        match self.remove_locked(lock, container) {
+        match self.remove_locked(lock, container, false) {
             Ok(()) => error,
             Err(cleanup) => EngineError::WithCleanupFailure {
                 error: Box::new(error),

@@ -59,7 +59,21 @@ impl Engine {
     /// Waits until the container meets one of `conditions`. Returns the exit
     /// code for `Exited`, and -1 for the other conditions, as Podman does.
     pub fn wait_for(&self, name_or_id: &str, conditions: &[WaitCondition]) -> Result<i32> {
-        let id = self.db.resolve(name_or_id)?;
+        let id = match self.db.resolve(name_or_id) {
+            Ok(id) => id,
+            // Removed before this wait began, as a `--rm` container is by
+            // conmon's cleanup, which can come before the attached run.
+            Err(EngineError::NoSuchContainer { .. })
+                if conditions.contains(&WaitCondition::Exited) =>
+            {
+                return self.db.removed_exit_code(name_or_id)?.ok_or_else(|| {
+                    EngineError::NoSuchContainer {
+                        name_or_id: name_or_id.to_string(),
+                    }
+                })
+            }
+            Err(error) => return Err(error),
+        };
         let exit_only = conditions.iter().all(|c| *c == WaitCondition::Exited);
         loop {
             let monitor = {

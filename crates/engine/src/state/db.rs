@@ -246,16 +246,19 @@ impl StateDb {
         Ok(())
     }
 
-    /// Returns the kept exit code of a removed container.
+    /// Returns the kept exit code of a removed container, by its id or an
+    /// id prefix that only it has.
     pub fn removed_exit_code(&self, id: &str) -> Result<Option<i32>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT exit_code FROM container_exit_codes WHERE id = ?1",
-                [id],
-                |r| r.get(0),
-            )
-            .optional()?)
+        let mut statement = self.conn.prepare(
+            "SELECT exit_code FROM container_exit_codes WHERE substr(id, 1, length(?1)) = ?1 LIMIT 2",
+        )?;
+        let codes = statement
+            .query_map([id], |r| r.get(0))?
+            .collect::<std::result::Result<Vec<i32>, _>>()?;
+        Ok(match codes.as_slice() {
+            [code] => Some(*code),
+            _ => None,
+        })
     }
 }
 

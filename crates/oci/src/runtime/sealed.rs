@@ -16,8 +16,9 @@
 //! process it starts, directly or through conmon.
 
 use std::fs::File;
-use std::io;
+use std::io::{self, Read, Seek};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -59,14 +60,24 @@ pub(crate) fn exec_path(binary: &Path) -> PathBuf {
     };
 
     match &copies[index].1 {
-        // The pid is read each time: a forked child has its own.
-        Some(copy) => PathBuf::from(format!(
-            "/proc/{}/fd/{}",
-            std::process::id(),
-            copy.as_raw_fd()
-        )),
+        Some(copy) => proc_path(copy).unwrap_or_else(|| binary.to_path_buf()),
         None => binary.to_path_buf(),
     }
+}
+
+/// Returns `/proc/<pid>/fd/<fd>` for `copy` after checking that the path
+/// leads to that very file. It does not in a new pid namespace that still
+/// sees its parent's /proc, where the pid names another process. The pid
+/// is read each time, because a forked child has its own.
+fn proc_path(copy: &File) -> Option<PathBuf> {
+    let path = PathBuf::from(format!(
+        "/proc/{}/fd/{}",
+        std::process::id(),
+        copy.as_raw_fd()
+    ));
+    let through_path = std::fs::metadata(&path).ok()?;
+    let own = copy.metadata().ok()?;
+    (through_path.dev() == own.dev() && through_path.ino() == own.ino()).then_some(path)
 }
 
 fn make_copy(binary: &Path) -> Option<File> {
@@ -81,7 +92,7 @@ fn make_copy(binary: &Path) -> Option<File> {
 
 fn sealed_copy(binary: &Path) -> io::Result<Option<File>> {
     let mut source = File::open(binary)?;
-    if source.metadata()?.len() > MAX_COPY_SIZE {
+    if source.metadata()?.len() > MAX_COPY_SIZE || !is_elf(&mut source)? {
         return Ok(None);
     }
 
@@ -93,6 +104,20 @@ fn sealed_copy(binary: &Path) -> io::Result<Option<File>> {
     // kernels, so only a read-only descriptor is kept.
     let read_only = File::open(format!("/proc/self/fd/{}", copy.as_raw_fd()))?;
     Ok(Some(read_only))
+}
+
+/// Tells whether `file` is an ELF binary, and rewinds it. A script run
+/// from the copy would see the copy's path in `$0` and could not find
+/// files next to itself.
+fn is_elf(file: &mut File) -> io::Result<bool> {
+    let mut magic = [0u8; 4];
+    let elf = match file.read_exact(&mut magic) {
+        Ok(()) => magic == *b"\x7fELF",
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => false,
+        Err(e) => return Err(e),
+    };
+    file.seek(io::SeekFrom::Start(0))?;
+    Ok(elf)
 }
 
 fn create_memfd() -> io::Result<std::os::fd::OwnedFd> {
@@ -141,6 +166,14 @@ mod tests {
         let big = dir.path().join("big-runtime");
         std::fs::write(&big, vec![0u8; (MAX_COPY_SIZE + 1) as usize]).unwrap();
         assert_eq!(exec_path(&big), big);
+    }
+
+    #[test]
+    fn script_keeps_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("crun");
+        std::fs::write(&script, "#!/bin/sh\nexec crun \"$@\"\n").unwrap();
+        assert_eq!(exec_path(&script), script);
     }
 
     #[test]
