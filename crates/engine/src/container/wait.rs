@@ -14,7 +14,8 @@ const RECHECK_INTERVAL: Duration = Duration::from_millis(100);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaitCondition {
     Created,
-    /// The runtime has the container, its process has not started.
+    /// A container that the runtime has created and whose process has not
+    /// started.
     Initialized,
     Running,
     Paused,

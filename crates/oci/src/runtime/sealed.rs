@@ -66,9 +66,9 @@ pub(crate) fn exec_path(binary: &Path) -> PathBuf {
 }
 
 /// Returns `/proc/<pid>/fd/<fd>` for `copy` after checking that the path
-/// leads to that very file. It does not in a new pid namespace that still
-/// sees its parent's /proc, where the pid names another process. The pid
-/// is read each time, because a forked child has its own.
+/// leads to that very file. In a new pid namespace that still mounts its
+/// parent's /proc, the pid names another process. The pid is read each
+/// time, because a forked child has its own.
 fn proc_path(copy: &File) -> Option<PathBuf> {
     let path = PathBuf::from(format!(
         "/proc/{}/fd/{}",
