@@ -599,6 +599,18 @@ fn init_creates_the_runtime_container_without_starting_it() {
 }
 
 #[test]
+fn stop_of_initialized_container_exits_137() {
+    let env = TestEnv::with_busybox();
+    env.berth_ok(&["create", "--name", "waiting", "busybox", "true"]);
+    env.berth_ok(&["init", "waiting"]);
+
+    assert_eq!(env.berth_ok(&["stop", "-t", "0", "waiting"]), "waiting\n");
+    assert_eq!(state(&env, "waiting"), "exited 137");
+    assert_eq!(env.berth_ok(&["start", "--attach", "waiting"]), "");
+    assert_eq!(state(&env, "waiting"), "exited 0");
+}
+
+#[test]
 fn init_of_a_missing_container_fails_with_125() {
     let env = TestEnv::new();
     let output = env.berth(&["init", "nothere"]);

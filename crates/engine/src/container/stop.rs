@@ -40,9 +40,14 @@ impl Engine {
                 return Ok(());
             }
             ContainerStatus::Created => {
-                // Never started: deleting the runtime container ends conmon.
+                // Never started: deleting the runtime container kills its
+                // waiting process and ends conmon. Podman then shows the
+                // container as exited by SIGKILL.
                 self.release_runtime_resources(container);
-                container.state.status = Some(ContainerStatus::Configured);
+                container.state.status = Some(ContainerStatus::Exited);
+                container.state.exit_code = Some(137);
+                container.state.finished_at = Some(chrono::Utc::now());
+                container.state.stopped_by_user = true;
                 return self.db.save_state(&container.id, &container.state);
             }
             ContainerStatus::Paused => {
