@@ -316,16 +316,16 @@ fn rm_keeps_container_whose_files_stay() {
     let env = TestEnv::with_busybox();
     env.berth_ok(&["run", "--name", "sticky", "busybox", "touch", "/kept"]);
     let id = env.container_ids().pop().unwrap();
-    let kept = env.root().join("containers").join(&id).join("upper/kept");
+    let immutable_file = env.root().join("containers").join(&id).join("upper/kept");
     // An immutable file cannot be deleted, not even by root.
     let chattr = std::process::Command::new("chattr")
         .arg("+i")
-        .arg(&kept)
+        .arg(&immutable_file)
         .status();
     if !chattr.is_ok_and(|status| status.success()) {
         eprintln!(
             "skipped: the file system of {} has no immutable flag",
-            kept.display()
+            immutable_file.display()
         );
         return;
     }
@@ -333,7 +333,7 @@ fn rm_keeps_container_whose_files_stay() {
     let output = env.berth(&["rm", "sticky"]);
     let _ = std::process::Command::new("chattr")
         .arg("-i")
-        .arg(&kept)
+        .arg(&immutable_file)
         .status();
     assert_eq!(exit_code(&output), 125);
     assert!(

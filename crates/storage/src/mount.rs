@@ -527,6 +527,13 @@ pub(crate) fn retire_container(store: &Store, container_id: &str) -> Result<()> 
     }
 }
 
+/// Unmounts a container's root filesystem and deletes its whole directory,
+/// the engine's files included, in place.
+pub(crate) fn delete_container(store: &Store, container_id: &str) -> Result<()> {
+    let dir = detach_container_fs(store, container_id)?;
+    remove_dir_if_present(&dir)
+}
+
 fn remove_dir_if_present(dir: &Path) -> Result<()> {
     match fs::remove_dir_all(dir) {
         Ok(()) => Ok(()),

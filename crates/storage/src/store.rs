@@ -307,6 +307,12 @@ impl Store {
         mount::retire_container(self, container_id)
     }
 
+    /// Unmounts a container's root filesystem and deletes its directory,
+    /// with everything the engine keeps there.
+    pub fn delete_container(&self, container_id: &str) -> Result<()> {
+        mount::delete_container(self, container_id)
+    }
+
     /// Deletes the directories of removed containers from the trash.
     pub fn sweep_trash(&self) {
         mount::sweep_trash(self)

@@ -723,15 +723,7 @@ fn parse_mount_spec(spec: &str) -> Result<MountRequest> {
             if !tmpfs_options.is_empty() {
                 return Err(invalid("tmpfs-size and tmpfs-mode need type=tmpfs".into()));
             }
-            let source = PathBuf::from(source);
-            if let Err(e) = std::fs::metadata(&source) {
-                return Err(EngineError::io("bind mount source", source, e));
-            }
-            Ok(MountRequest::Bind {
-                source,
-                destination: destination.to_string(),
-                read_only,
-            })
+            bind_request(source, destination, read_only)
         }
         Some("tmpfs") => {
             if source.is_some() {
@@ -784,6 +776,12 @@ fn parse_volume(volume: &str) -> Result<MountRequest> {
             _ => return Err(invalid("unknown option: use ro or rw")),
         }
     }
+    bind_request(source, destination, read_only)
+}
+
+/// Returns a bind mount of `source`, which must exist on the host, as
+/// both `-v` and `--mount type=bind` give it.
+fn bind_request(source: &str, destination: &str, read_only: bool) -> Result<MountRequest> {
     let source = PathBuf::from(source);
     if let Err(e) = std::fs::metadata(&source) {
         return Err(EngineError::io("bind mount source", source, e));

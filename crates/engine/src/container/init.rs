@@ -293,8 +293,8 @@ impl Engine {
     /// with `restore` restores it from a checkpoint. conmon inherits
     /// `held_fds` (published port sockets) and keeps them open while the
     /// container lives. `before_start` runs while conmon starts up and
-    /// waits for its start byte, so the two overlap; conmon is killed when
-    /// it fails. Caller holds the lock.
+    /// waits for its start byte, so the two overlap. conmon is killed when
+    /// `before_start` fails. Caller holds the lock.
     pub(crate) fn spawn_monitor(
         &self,
         container: &mut Container,

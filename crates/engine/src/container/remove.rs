@@ -4,7 +4,7 @@ use tracing::debug;
 use super::start::invalid_state;
 use super::Container;
 use crate::lock::ContainerLock;
-use crate::{Engine, EngineError, Result};
+use crate::{Engine, Result};
 
 #[derive(Debug, Clone, Default)]
 pub struct RemoveOptions {
@@ -64,13 +64,7 @@ impl Engine {
             // container gone and sweeps the trash also finds its files there.
             self.store.retire_container(&container.id)?;
         } else {
-            self.store.remove_container_fs(&container.id)?;
-            let container_dir = self.store.container_dir(&container.id);
-            match std::fs::remove_dir_all(&container_dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(EngineError::io("remove directory", &container_dir, e)),
-            }
+            self.store.delete_container(&container.id)?;
         }
 
         let paths = self.paths(&container.id);
